@@ -1,0 +1,66 @@
+//! Command-line definitions. Flags follow Docker's spelling wherever Docker has one.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// A single-binary container runner: `docker run` without a daemon.
+#[derive(Debug, Parser)]
+#[command(name = "mini-container", version)]
+pub struct Cli {
+    /// Keep all state and storage under DIR instead of /run/mini-container and
+    /// /var/lib/mini-container
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, start and wait for a container running COMMAND
+    Run(RunArgs),
+    /// The container's init, re-executed by `run` inside the new namespaces (internal)
+    #[command(hide = true)]
+    Child,
+}
+
+/// `run [OPTIONS] COMMAND [ARG...]`: everything after COMMAND belongs to the command.
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Name the container (unique among running containers)
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Container hostname (default: the first 12 hex digits of the container id)
+    #[arg(long)]
+    pub hostname: Option<String>,
+
+    /// Set an environment variable (K=V), or copy K from the caller's environment
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file, one K=V per line
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container (absolute)
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Network: host (share the host's) or none (a new namespace with only lo)
+    #[arg(long = "network", visible_alias = "net", default_value = "host")]
+    pub network: String,
+
+    /// Remove the container when it exits (foreground runs always are)
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Keep stdin open (it always is: stdio is inherited)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}

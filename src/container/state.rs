@@ -1,0 +1,322 @@
+//! Where a container's state lives: `<state root>/<id>/` holds `state.json` (id, name, pids,
+//! status) and `config.json` (its spec) while it runs; `<state root>/names/<name>` links a
+//! name to its id. The runner holds a lock on the directory for as long as it lives, so a
+//! directory nobody has locked belongs to a runner that is gone, and the next command
+//! removes it.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, TryLockError};
+use std::io::ErrorKind;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The directories mini-container keeps things in.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Running containers' state: /run/mini-container, or `<--root>/run`.
+    pub state: PathBuf,
+}
+
+impl Paths {
+    pub fn new(root: Option<&Path>) -> Paths {
+        match root {
+            Some(root) => Paths {
+                state: root.join("run"),
+            },
+            None => Paths {
+                state: PathBuf::from("/run/mini-container"),
+            },
+        }
+    }
+}
+
+/// The contents of `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    pub id: String,
+    pub name: Option<String>,
+    /// "creating" until the container's init exists, then "running".
+    pub status: String,
+    /// The runner (`mini-container run`) that owns the container.
+    pub runner_pid: u32,
+    /// The container's init, as the host sees it.
+    pub pid: Option<i32>,
+    /// Seconds since the epoch.
+    pub created: u64,
+}
+
+const NAMES_DIR: &str = "names";
+const STATE_FILE: &str = "state.json";
+const CONFIG_FILE: &str = "config.json";
+/// A directory that never got its state file is left this long to its creator.
+const CREATION_GRACE: Duration = Duration::from_secs(60);
+
+/// A container's state directory, locked while this value lives and removed when it drops.
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    names: PathBuf,
+    name: Option<String>,
+    state: State,
+    // Held for the container's lifetime; the lock goes with the runner.
+    _lock: File,
+}
+
+impl StateDir {
+    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file.
+    pub fn create(paths: &Paths, id: &str, name: Option<&str>) -> Result<StateDir> {
+        let what = || format!("creating state directory {}", paths.state.display());
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&paths.state)
+            .with_context(what)?;
+        let path = paths.state.join(id);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(what)?;
+        let lock = File::open(&path).with_context(what)?;
+        lock.lock().with_context(what)?;
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut dir = StateDir {
+            names: paths.state.join(NAMES_DIR),
+            path,
+            name: None,
+            state: State {
+                id: id.to_string(),
+                name: name.map(String::from),
+                status: "creating".to_string(),
+                runner_pid: std::process::id(),
+                pid: None,
+                created,
+            },
+            _lock: lock,
+        };
+        if let Some(name) = name {
+            dir.claim_name(name)?;
+        }
+        dir.write_state()?;
+        Ok(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records the container's init pid and marks it running.
+    pub fn set_running(&mut self, pid: i32) -> Result<()> {
+        self.state.pid = Some(pid);
+        self.state.status = "running".to_string();
+        self.write_state()
+    }
+
+    /// Writes the container's spec as `config.json`.
+    pub fn write_config(&self, json: &[u8]) -> Result<()> {
+        write_atomically(&self.path.join(CONFIG_FILE), json)
+    }
+
+    fn write_state(&self) -> Result<()> {
+        let json = serde_json::to_vec_pretty(&self.state).context("serializing state")?;
+        write_atomically(&self.path.join(STATE_FILE), &json)
+    }
+
+    /// Links `names/<name>` to this container; a name held by a live container is refused,
+    /// one left by a dead runner is taken over.
+    fn claim_name(&mut self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.names)
+            .with_context(|| format!("creating {}", self.names.display()))?;
+        let link = self.names.join(name);
+        for _ in 0..2 {
+            match std::os::unix::fs::symlink(&self.state.id, &link) {
+                Ok(()) => {
+                    self.name = Some(name.to_string());
+                    return Ok(());
+                }
+                Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+                    let holder = fs::read_link(&link).unwrap_or_default();
+                    let holder_dir = self.path.with_file_name(&holder);
+                    if is_locked(&holder_dir) {
+                        bail!(
+                            "the container name {name:?} is already in use by container {}",
+                            holder.display()
+                        );
+                    }
+                    // Left by a runner that is gone.
+                    let _ = fs::remove_file(&link);
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| format!("creating {}", link.display()));
+                }
+            }
+        }
+        bail!("the container name {name:?} is already in use")
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        if let Some(name) = &self.name {
+            let _ = fs::remove_file(self.names.join(name));
+        }
+        if let Err(err) = fs::remove_dir_all(&self.path) {
+            log::warn!("removing {}: {err}", self.path.display());
+        }
+    }
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+fn validate_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !first_ok || !rest_ok || name.len() < 2 {
+        bail!(
+            "invalid container name {name:?}: use at least two of [a-zA-Z0-9_.-], starting with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+/// True if some live runner holds the lock on `dir`.
+fn is_locked(dir: &Path) -> bool {
+    match File::open(dir) {
+        Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Removes what runners that were killed left behind: state directories nobody holds and
+/// name links to containers that no longer exist. Best effort: failures are logged.
+pub fn remove_stale(paths: &Paths) {
+    let Ok(entries) = fs::read_dir(&paths.state) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name() == NAMES_DIR {
+            continue;
+        }
+        let Ok(dir) = File::open(&path) else { continue };
+        if dir.try_lock().is_err() {
+            continue; // a live runner holds it
+        }
+        if !path.join(STATE_FILE).exists() && !older_than(&path, CREATION_GRACE) {
+            continue; // its runner may be between mkdir and lock
+        }
+        log::info!("removing state left by a dead runner: {}", path.display());
+        if let Err(err) = fs::remove_dir_all(&path) {
+            log::warn!("removing {}: {err}", path.display());
+        }
+    }
+    let Ok(names) = fs::read_dir(paths.state.join(NAMES_DIR)) else {
+        return;
+    };
+    for link in names.flatten() {
+        let link = link.path();
+        let target_exists = fs::read_link(&link)
+            .map(|id| paths.state.join(id).exists())
+            .unwrap_or(false);
+        if !target_exists {
+            let _ = fs::remove_file(&link);
+        }
+    }
+}
+
+fn older_than(path: &Path, age: Duration) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
+}
+
+/// Writes `path` through a temporary file and a rename, so readers never see half a file.
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, contents)
+        .and_then(|()| fs::rename(&tmp, path))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_paths(tag: &str) -> Paths {
+        let root = std::env::temp_dir().join(format!("mc-state-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        Paths::new(Some(&root))
+    }
+
+    #[test]
+    fn state_dir_lives_as_long_as_its_value() {
+        let paths = temp_paths("life");
+        let mut dir = StateDir::create(&paths, "abc", Some("web")).unwrap();
+        dir.set_running(42).unwrap();
+        let state: State =
+            serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(state.pid, Some(42));
+        assert_eq!(state.name.as_deref(), Some("web"));
+        assert_eq!(
+            fs::read_link(paths.state.join("names/web")).unwrap(),
+            Path::new("abc")
+        );
+        // A second container cannot take the name while the first lives.
+        let err = StateDir::create(&paths, "def", Some("web")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("already in use by container abc"),
+            "{err:#}"
+        );
+        // Its failed creation removed its own directory.
+        assert!(!paths.state.join("def").exists());
+        remove_stale(&paths);
+        assert!(
+            paths.state.join("abc").exists(),
+            "a live container is not stale"
+        );
+        drop(dir);
+        assert!(!paths.state.join("abc").exists());
+        assert!(fs::symlink_metadata(paths.state.join("names/web")).is_err());
+        fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn stale_state_is_removed() {
+        let paths = temp_paths("stale");
+        // What a SIGKILLed runner leaves: a directory with a state file, nobody holding it,
+        // and its name link.
+        let dead = paths.state.join("dead");
+        fs::create_dir_all(&dead).unwrap();
+        fs::write(dead.join(STATE_FILE), "{}").unwrap();
+        fs::create_dir_all(paths.state.join(NAMES_DIR)).unwrap();
+        std::os::unix::fs::symlink("dead", paths.state.join("names/old")).unwrap();
+        // A directory just made by a runner that has not written its state yet.
+        fs::create_dir_all(paths.state.join("young")).unwrap();
+        remove_stale(&paths);
+        assert!(!dead.exists());
+        assert!(fs::symlink_metadata(paths.state.join("names/old")).is_err());
+        assert!(paths.state.join("young").exists());
+        // The name is free again.
+        drop(StateDir::create(&paths, "new", Some("old")).unwrap());
+        fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        for good in ["web", "a1", "my_app.v2-x"] {
+            validate_name(good).unwrap();
+        }
+        for bad in ["", "a", "-x", "a b", "a/b", "é1"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! mini-container: a single-binary container runner, `docker run` without a daemon.
+//!
+//! `main` only dispatches: it parses the command line, runs the subcommand and turns its result
+//! into an exit status, printing failures as one line, `mini-container: <what>: <why>`.
+
+mod cli;
+mod container;
+mod errors;
+mod exec;
+mod init;
+mod launch;
+mod mounts;
+mod net;
+mod spec;
+mod sync;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use std::ffi::OsString;
+
+fn main() {
+    let status = run_main();
+    std::process::exit(status);
+}
+
+fn run_main() -> i32 {
+    init_logging();
+    let args: Vec<OsString> = std::env::args_os().collect();
+
+    // The re-exec'd init skips argument parsing: it is on every container's start path.
+    if args.len() == 2 && args[1] == "child" {
+        return init::main();
+    }
+
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return report_usage_error(err),
+    };
+    let result = match cli.command {
+        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), run_args),
+        cli::Command::Child => return init::main(),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("mini-container: {}", errors::describe(&err));
+            errors::exit_status(&err)
+        }
+    }
+}
+
+/// `RUST_LOG=debug` shows each setup step; without it only errors are printed.
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+        .format_timestamp_micros()
+        .init();
+}
+
+/// Help and version go to stdout with status 0; any other parse error is one line and 125.
+fn report_usage_error(err: clap::Error) -> i32 {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            0
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let reason = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("mini-container: invalid arguments: {reason} (see 'mini-container --help')");
+            errors::EXIT_SETUP_FAILED
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The test harness: runs the real `mini-container` binary, as root, on real containers,
+//! each test with its own `--root` directory that must be empty of state when it ends.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");
+
+/// Fails the test, with the reason, unless it runs as root.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test starts real containers and needs root: run it with sudo (see README.md)"
+    );
+}
+
+/// A private `--root` for one test; removed at the end, after checking nothing was left.
+pub struct TestRoot {
+    pub path: PathBuf,
+}
+
+impl TestRoot {
+    pub fn new() -> TestRoot {
+        require_root();
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "mc-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TestRoot { path }
+    }
+
+    /// `mini-container --root <this> ARGS...`, with a clean log environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.arg("--root").arg(&self.path).args(args);
+        command.env_remove("RUST_LOG").env_remove("RUST_BACKTRACE");
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Runs to completion and returns what it printed.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        output
+    }
+
+    /// The state directories of containers under this root.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        match fs::read_dir(self.path.join("run")) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().unwrap() != "names")
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Waits until exactly one container runs and returns its state.json.
+    pub fn wait_for_running_state(&self) -> serde_json::Value {
+        wait_until(Duration::from_secs(10), || {
+            let dirs = self.state_dirs();
+            let [dir] = dirs.as_slice() else { return None };
+            let json: serde_json::Value =
+                serde_json::from_slice(&fs::read(dir.join("state.json")).ok()?).ok()?;
+            (json["status"] == "running").then_some(json)
+        })
+        .expect("the container never showed up as running in its state directory")
+    }
+}
+
+impl Drop for TestRoot {
+    fn drop(&mut self) {
+        let left = self.state_dirs();
+        let names: Vec<_> = fs::read_dir(self.path.join("run/names"))
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        let _ = fs::remove_dir_all(&self.path);
+        if !std::thread::panicking() {
+            assert!(left.is_empty(), "state left behind: {left:?}");
+            assert!(names.is_empty(), "name links left behind: {names:?}");
+        }
+    }
+}
+
+/// Polls `check` until it returns Some, or gives up after `timeout`.
+pub fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a clean success and returns stdout.
+pub fn ok_stdout(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// Asserts mini-container's own failure: the status, and exactly one line on stderr,
+/// `mini-container: ...`, with no panic. Returns that line.
+pub fn assert_fails(output: &Output, status: i32) -> String {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(status), "stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.starts_with("mini-container: "), "{err}");
+    err.trim_end().to_string()
+}
+
+/// True while `pid` is a live process (not gone, not a zombie waiting to be reaped).
+pub fn is_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// The host's mount table as (mount point, source) pairs: mount ids change across mount
+/// namespaces, so they are left out.
+pub fn host_mounts() -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            format!("{} {}", fields[4], fields[fields.len() - 2])
+        })
+        .collect()
+}
+
+/// Spawns a runner in the background, with stdout and stderr captured.
+pub fn spawn(root: &TestRoot, args: &[&str]) -> Child {
+    root.command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn temp_file(root: &TestRoot, name: &str, contents: &[u8]) -> PathBuf {
+    let path = root.path.join(name);
+    fs::write(&path, contents).unwrap();
+    path
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs what the tests need (on Debian or Ubuntu) and runs every check: formatting, clippy
+# and the whole test suite, as root. This is the command README.md gives and CI runs.
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/run-all.sh: the tests start real containers and need root: run it with sudo" >&2
+    exit 1
+fi
+
+# Host tools the tests run inside containers and around them.
+packages="busybox-static iproute2 procps util-linux"
+missing=""
+for package in $packages; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+fi
+
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
