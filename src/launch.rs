@@ -7,6 +7,7 @@
 
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::sync::{CHILD_SYNC_FD, Message, SyncSocket};
+use crate::tty::Foreground;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -78,6 +79,8 @@ pub struct Created {
 pub struct Running {
     child: Child,
     signals: SignalFd,
+    // Dropped after the child is reaped: the terminal comes back once the container is gone.
+    _foreground: Option<Foreground>,
 }
 
 /// Starts the container's init in new namespaces, sends it the spec and waits until it has
@@ -100,6 +103,9 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     let pid = spawn_init(flags, child_end.as_raw_fd())?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
+    // The init's own process group, set on both sides of the clone so neither races: its
+    // group ids are then valid inside its PID namespace. EACCES: it already exec'd.
+    let _ = nix::unistd::setpgid(pid, pid);
     log::debug!("container init is pid {pid} on the host");
 
     // A child that is gone closes its end: sending fails or the reply is end of file.
@@ -133,12 +139,14 @@ impl Created {
 
     /// Lets the init exec the command. Fails with 126/127 when the command cannot be run.
     pub fn start(mut self) -> Result<Running> {
+        let foreground = Foreground::hand_to(self.child.pid);
         self.sync.send_message(&Message::Go)?;
         match self.sync.recv_message()? {
             // The init's end closed on exec: the command runs.
             None => Ok(Running {
                 child: self.child,
                 signals: self.signals,
+                _foreground: foreground,
             }),
             Some(Message::ExecFailed { errno, what }) => {
                 let _ = self.child.reap(None);
@@ -271,14 +279,16 @@ fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
     }
 }
 
-/// In the freshly cloned child: arrange to die with the parent, put the sync socket on fd 3
-/// and exec `/proc/self/exe child`. Returns only by exiting.
+/// In the freshly cloned child: arrange to die with the parent, lead a process group of its
+/// own, put the sync socket on fd 3 and exec `/proc/self/exe child`. Returns only by exiting.
 fn exec_init(sync_fd: i32) -> ! {
     let argv = [INIT_ARGV0.as_ptr(), INIT_ARGV1.as_ptr(), std::ptr::null()];
-    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, fcntl, dup2,
-    // execv, write, _exit), on values prepared before the clone; nothing allocates or locks.
+    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, setpgid,
+    // fcntl, dup2, execv, write, _exit), on values prepared before the clone; nothing
+    // allocates or locks.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::setpgid(0, 0);
         if sync_fd == CHILD_SYNC_FD {
             libc::fcntl(sync_fd, libc::F_SETFD, 0);
         } else {

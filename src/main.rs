@@ -13,6 +13,7 @@ mod mounts;
 mod net;
 mod spec;
 mod sync;
+mod tty;
 
 use clap::Parser;
 use clap::error::ErrorKind;

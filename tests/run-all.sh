@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Host tools the tests run inside containers and around them.
-packages="busybox-static iproute2 procps util-linux"
+packages="busybox-static iproute2 procps util-linux bsdutils"
 missing=""
 for package in $packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

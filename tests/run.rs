@@ -548,3 +548,30 @@ fn twenty_containers_in_parallel() {
         );
     }
 }
+
+#[test]
+fn an_interactive_shell_on_a_terminal_keeps_job_control_and_its_status() {
+    // `script` runs the runner on a new pty, as a user's terminal would.
+    let root = TestRoot::new();
+    let command = format!("{BIN} --root {} run sh", path_str(&root.path));
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"echo pid=$$ pgid=$(ps -o pgid= -p $$ | tr -d ' ')\nexit 3\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let out = stdout(&output);
+    assert!(out.contains("pid=1 pgid=1"), "{out}");
+    assert!(!out.contains("Cannot set tty process group"), "{out}");
+    assert_eq!(output.status.code(), Some(3), "{out}");
+}
