@@ -18,11 +18,14 @@ set -- --warmup 20 --runs "$RUNS" -N --export-json "$work/results.json" "$@"
 set -- "$@" -n floor "unshare --fork --pid --uts --ipc --mount --mount-proc true"
 set -- "$@" -n mini-container "$bin --root $work/root run true"
 
-if command -v crun >/dev/null && command -v busybox >/dev/null; then
-    # An OCI bundle on a busybox root filesystem, running `true` without a terminal.
+if command -v busybox >/dev/null; then
+    # A busybox root filesystem: mini-container --rootfs and crun both run `true` in it.
     mkdir -p "$work/bundle/rootfs/bin"
     cp "$(command -v busybox)" "$work/bundle/rootfs/bin/busybox"
     ln -s busybox "$work/bundle/rootfs/bin/true"
+    set -- "$@" -n "mini-container --rootfs" "$bin --root $work/root run --rootfs $work/bundle/rootfs true"
+fi
+if command -v crun >/dev/null && command -v busybox >/dev/null; then
     (cd "$work/bundle" && crun spec)
     sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"/"true"/' "$work/bundle/config.json"
     set -- "$@" -n crun "crun --root $work/crun run --bundle $work/bundle mc-bench"
@@ -45,5 +48,5 @@ results = json.load(open(sys.argv[1]))["results"]
 floor = next(r for r in results if r["command"] == "floor")["mean"]
 print("\nmean start-up time, and ratio to the floor:")
 for r in results:
-    print(f"  {r['command']:<15} {r['mean'] * 1000:7.2f} ms  {r['mean'] / floor:5.2f}x")
+    print(f"  {r['command']:<24} {r['mean'] * 1000:7.2f} ms  {r['mean'] / floor:5.2f}x")
 PY

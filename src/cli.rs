@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, start and wait for a container running COMMAND
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The container's init, re-executed by `run` inside the new namespaces (internal)
     #[command(hide = true)]
     Child,
@@ -47,6 +47,27 @@ pub struct RunArgs {
     /// Working directory inside the container (absolute)
     #[arg(short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
+
+    /// Run in this root filesystem (pivot_root into it); without it the container sees the
+    /// host's filesystem
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
+    /// Mount the container's root filesystem read-only (needs --rootfs)
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Bind mount a host path: SRC:DST[:ro|rw]
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+
+    /// Mount a tmpfs: DST[:size=..,mode=..]
+    #[arg(long, value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+
+    /// Run as USER[:GROUP] (names or numeric ids, looked up in the container's /etc files)
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
 
     /// Network: host (share the host's) or none (a new namespace with only lo)
     #[arg(long = "network", visible_alias = "net", default_value = "host")]

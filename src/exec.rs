@@ -45,6 +45,14 @@ impl Command {
         Ok(Command { args, env })
     }
 
+    /// Adds HOME unless the environment has it already (as runc does).
+    pub fn set_default_home(&mut self, home: &str) {
+        let has_home = self.env.iter().any(|e| e.as_bytes().starts_with(b"HOME="));
+        if let (false, Ok(entry)) = (has_home, CString::new(format!("HOME={home}"))) {
+            self.env.push(entry);
+        }
+    }
+
     /// Replaces this process with the command; returns only if that failed.
     pub fn exec(&self) -> ExecError {
         reset_signals();

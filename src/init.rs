@@ -6,13 +6,14 @@
 use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
 use crate::mounts::{self, MountStep};
-use crate::net;
+use crate::rootfs::{self, Root};
 use crate::sync::{Message, SyncSocket};
+use crate::{net, user};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, unshare};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Spec};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One setup step, run in the order the plan lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +22,22 @@ pub enum Step {
     EnterCgroupNamespace,
     /// `mount --make-rprivate /`: before any mount, so nothing reaches the host.
     MakeMountsPrivate,
+    /// Bind the root filesystem onto itself; later mounts are made inside it.
+    BindRootfs(PathBuf),
     Mount(MountStep),
+    CreateDevices(Vec<LinuxDevice>),
+    CreateDevSymlinks,
+    /// pivot_root into the root filesystem; from here on `/` is the container's.
+    PivotRoot,
+    Mask(PathBuf),
+    MakeReadOnly(PathBuf),
+    RemountRootReadOnly,
     SetHostname(String),
     BringLoopbackUp,
+    /// `mkdir -p` the working directory, as Docker does (only in a root filesystem).
+    CreateWorkdir(PathBuf),
+    /// Resolve `-u` in the container's /etc files and switch to it.
+    SetUser(String),
     ChangeDirectory(PathBuf),
 }
 
@@ -32,30 +46,74 @@ impl fmt::Display for Step {
         match self {
             Step::EnterCgroupNamespace => write!(f, "entering a new cgroup namespace"),
             Step::MakeMountsPrivate => write!(f, "making mounts private"),
+            Step::BindRootfs(dir) => write!(f, "binding the root filesystem {}", dir.display()),
             Step::Mount(mount) => write!(f, "mounting {mount}"),
+            Step::CreateDevices(devices) => write!(f, "creating {} device nodes", devices.len()),
+            Step::CreateDevSymlinks => write!(f, "creating /dev symlinks"),
+            Step::PivotRoot => write!(f, "pivoting into the root filesystem"),
+            Step::Mask(path) => write!(f, "masking {}", path.display()),
+            Step::MakeReadOnly(path) => write!(f, "making {} read-only", path.display()),
+            Step::RemountRootReadOnly => write!(f, "making the root filesystem read-only"),
             Step::SetHostname(name) => write!(f, "setting hostname {name:?}"),
             Step::BringLoopbackUp => write!(f, "bringing up lo"),
+            Step::CreateWorkdir(dir) => write!(f, "creating working directory {}", dir.display()),
+            Step::SetUser(name) => write!(f, "switching to user {name:?}"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
         }
     }
 }
 
+/// What the steps carry from one to the next.
+#[derive(Debug, Default)]
+struct SetupState {
+    /// The root filesystem until the pivot.
+    root: Option<Root>,
+    /// HOME of the user switched to.
+    home: Option<String>,
+}
+
 impl Step {
-    fn run(&self) -> Result<()> {
+    fn run(&self, context: &mut SetupState) -> Result<()> {
         match self {
             Step::EnterCgroupNamespace => {
                 unshare(CloneFlags::CLONE_NEWCGROUP).context("creating a cgroup namespace")
             }
             Step::MakeMountsPrivate => mounts::make_mounts_private(),
-            Step::Mount(mount) => mount.apply(),
+            Step::BindRootfs(dir) => {
+                context.root = Some(Root::bind(dir)?);
+                Ok(())
+            }
+            Step::Mount(mount) => mount.apply(context.root.as_ref()),
+            Step::CreateDevices(devices) => root_of(context)?.create_devices(devices),
+            Step::CreateDevSymlinks => root_of(context)?.create_dev_symlinks(),
+            Step::PivotRoot => context
+                .root
+                .take()
+                .context("pivot_root: no root filesystem")?
+                .pivot(),
+            Step::Mask(path) => rootfs::mask(path),
+            Step::MakeReadOnly(path) => rootfs::make_read_only(path),
+            Step::RemountRootReadOnly => rootfs::remount_read_only(Path::new("/")),
             Step::SetHostname(name) => {
                 nix::unistd::sethostname(name).with_context(|| format!("setting hostname {name:?}"))
             }
             Step::BringLoopbackUp => net::bring_loopback_up(),
+            Step::CreateWorkdir(dir) => std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating working directory {}", dir.display())),
+            Step::SetUser(name) => {
+                let resolved = user::resolve_in_container(name)?;
+                user::switch_to(&resolved)?;
+                context.home = Some(resolved.home);
+                Ok(())
+            }
             Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display())),
         }
     }
+}
+
+fn root_of(context: &SetupState) -> Result<&Root> {
+    context.root.as_ref().context("no root filesystem")
 }
 
 /// What the init does, in order, and the command it then execs.
@@ -87,14 +145,40 @@ impl Plan {
         if !spec_mounts.is_empty() && !has(LinuxNamespaceType::Mount) {
             bail!("the spec has mounts but no mount namespace: they would reach the host");
         }
+        let root = spec.root().as_ref();
+        if root.is_some() && !has(LinuxNamespaceType::Mount) {
+            bail!("the spec has a root filesystem but no mount namespace");
+        }
         if has(LinuxNamespaceType::Mount) {
             steps.push(Step::MakeMountsPrivate);
+        }
+        if let Some(root) = root {
+            steps.push(Step::BindRootfs(root.path().clone()));
         }
         steps.extend(
             spec_mounts
                 .iter()
                 .map(|m| Step::Mount(MountStep::from_spec(m))),
         );
+        let linux = spec.linux().as_ref();
+        if let Some(root) = root {
+            let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+            steps.push(Step::CreateDevices(devices));
+            steps.push(Step::CreateDevSymlinks);
+            steps.push(Step::PivotRoot);
+            steps.push(Step::CreateWorkdir(process.cwd().clone()));
+            let masked = linux
+                .and_then(|l| l.masked_paths().clone())
+                .unwrap_or_default();
+            steps.extend(masked.into_iter().map(|p| Step::Mask(p.into())));
+            let read_only = linux
+                .and_then(|l| l.readonly_paths().clone())
+                .unwrap_or_default();
+            steps.extend(read_only.into_iter().map(|p| Step::MakeReadOnly(p.into())));
+            if root.readonly() == Some(true) {
+                steps.push(Step::RemountRootReadOnly);
+            }
+        }
         if let Some(hostname) = spec.hostname() {
             if !has(LinuxNamespaceType::Uts) {
                 bail!("the spec sets a hostname but has no UTS namespace");
@@ -103,6 +187,9 @@ impl Plan {
         }
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
+        }
+        if let Some(name) = process.user().username() {
+            steps.push(Step::SetUser(name.clone()));
         }
         steps.push(Step::ChangeDirectory(process.cwd().clone()));
         Ok(Plan {
@@ -153,12 +240,15 @@ fn set_up(sync: &SyncSocket) -> Result<Option<Command>> {
     };
     let spec: Spec = serde_json::from_slice(&json).context("reading the container spec")?;
     let plan = Plan::from_spec(&spec)?;
+    let mut context = SetupState::default();
     for step in &plan.steps {
         log::debug!("setup: {step}");
-        step.run()?;
+        step.run(&mut context)?;
     }
+    let mut command = plan.command;
+    command.set_default_home(context.home.as_deref().unwrap_or("/root"));
     sync.send_message(&Message::Ready)?;
-    Ok(Some(plan.command))
+    Ok(Some(command))
 }
 
 #[cfg(test)]
@@ -174,7 +264,7 @@ mod tests {
             ..RunArgs::default()
         };
         let id = "f".repeat(64);
-        let spec = crate::spec::build(&args, &id, &|_| None).unwrap();
+        let spec = crate::spec::build(&args, &id, Path::new("/state"), &|_| None).unwrap();
         Plan::from_spec(&spec).unwrap()
     }
 
@@ -208,7 +298,8 @@ mod tests {
             network: "host".into(),
             ..RunArgs::default()
         };
-        let mut spec = crate::spec::build(&args, &"0".repeat(64), &|_| None).unwrap();
+        let mut spec =
+            crate::spec::build(&args, &"0".repeat(64), Path::new("/state"), &|_| None).unwrap();
         let linux = spec.linux_mut().as_mut().unwrap();
         let namespaces = linux.namespaces().clone().unwrap();
         linux.set_namespaces(Some(

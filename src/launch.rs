@@ -334,7 +334,10 @@ mod tests {
             network: "none".into(),
             ..Default::default()
         };
-        let spec = crate::spec::build(&args, &"a".repeat(64), &|_| None).unwrap();
+        let spec = crate::spec::build(&args, &"a".repeat(64), std::path::Path::new("/s"), &|_| {
+            None
+        })
+        .unwrap();
         assert_eq!(
             clone_flags(&spec).unwrap(),
             CloneFlags::CLONE_NEWPID

@@ -11,9 +11,11 @@ mod init;
 mod launch;
 mod mounts;
 mod net;
+mod rootfs;
 mod spec;
 mod sync;
 mod tty;
+mod user;
 
 use clap::Parser;
 use clap::error::ErrorKind;
@@ -38,7 +40,7 @@ fn run_main() -> i32 {
         Err(err) => return report_usage_error(err),
     };
     let result = match cli.command {
-        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), run_args),
+        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), *run_args),
         cli::Command::Child => return init::main(),
     };
     match result {

@@ -1,12 +1,16 @@
 //! Mounts inside the container's mount namespace. The first step is always to make every
 //! mount private, so that nothing mounted inside can propagate to the host (whose `/` is
-//! shared on systemd machines); then the spec's mounts, in order.
+//! shared on systemd machines); then the spec's mounts, in order. With a root filesystem,
+//! mount points are resolved (and created) inside it; without one they must exist.
 
+use crate::rootfs::{self, MountPointKind, Root};
 use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::Mount;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `mount --make-rprivate /`.
 pub fn make_mounts_private() -> Result<()> {
@@ -40,7 +44,10 @@ impl MountStep {
             .map(|s| s.to_string_lossy().into_owned())
             .or_else(|| fstype.clone())
             .unwrap_or_else(|| "none".to_string());
-        let (flags, data) = parse_options(spec.options().as_deref().unwrap_or_default());
+        let (mut flags, data) = parse_options(spec.options().as_deref().unwrap_or_default());
+        if fstype.as_deref() == Some("bind") {
+            flags |= MsFlags::MS_BIND;
+        }
         MountStep {
             source,
             target: spec.destination().clone(),
@@ -50,15 +57,71 @@ impl MountStep {
         }
     }
 
-    pub fn apply(&self) -> Result<()> {
-        mount(
-            Some(self.source.as_str()),
-            &self.target,
-            self.fstype.as_deref(),
-            self.flags,
-            (!self.data.is_empty()).then_some(self.data.as_str()),
-        )
-        .with_context(|| format!("mounting {self}"))
+    fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// Mounts it: inside `root` when there is one, else on the path as it stands.
+    pub fn apply(&self, root: Option<&Root>) -> Result<()> {
+        self.apply_inner(root)
+            .with_context(|| format!("mounting {self}"))
+    }
+
+    fn apply_inner(&self, root: Option<&Root>) -> Result<()> {
+        let kind = if self.is_bind() && !Path::new(&self.source).is_dir() {
+            MountPointKind::File
+        } else {
+            MountPointKind::Directory
+        };
+        let point = root
+            .map(|root| root.mount_point(&self.target, kind))
+            .transpose()?;
+        let target = point
+            .as_ref()
+            .map_or_else(|| self.target.clone(), rootfs::proc_fd_path);
+        // A bind ignores MS_RDONLY: it is made read-only by a remount afterwards.
+        let flags = if self.is_bind() {
+            self.flags & !MsFlags::MS_RDONLY
+        } else {
+            self.flags
+        };
+        let data = (!self.data.is_empty()).then_some(self.data.as_str());
+        let fstype = if self.is_bind() {
+            None
+        } else {
+            self.fstype.as_deref()
+        };
+        match mount(Some(self.source.as_str()), &target, fstype, flags, data) {
+            Ok(()) => {}
+            // A new sysfs needs a network namespace of our own; share the host's read-only.
+            Err(Errno::EPERM) if self.fstype.as_deref() == Some("sysfs") => {
+                mount(
+                    Some("/sys"),
+                    &target,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )?;
+                return self.remount_read_only(root);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        if self.is_bind() && self.flags.contains(MsFlags::MS_RDONLY) {
+            self.remount_read_only(root)?;
+        }
+        Ok(())
+    }
+
+    /// Remounts the new mount read-only: reached by resolving the path again, since an fd
+    /// opened before the mount refers to what is underneath it.
+    fn remount_read_only(&self, root: Option<&Root>) -> Result<()> {
+        match root {
+            Some(root) => {
+                let mounted = root.open(&self.target, OFlag::O_PATH)?;
+                rootfs::remount_read_only(&rootfs::proc_fd_path(&mounted))
+            }
+            None => rootfs::remount_read_only(&self.target),
+        }
     }
 }
 
@@ -87,6 +150,8 @@ pub fn parse_options(options: &[String]) -> (MsFlags, String) {
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            // Every mount in the container's namespace is private already.
+            "private" | "rprivate" => continue,
             _ => {
                 data.push(option.as_str());
                 continue;

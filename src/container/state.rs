@@ -32,6 +32,13 @@ impl Paths {
     }
 }
 
+impl Paths {
+    /// The state directory of container `id`.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.state.join(id)
+    }
+}
+
 /// The contents of `state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct State {
@@ -73,7 +80,7 @@ impl StateDir {
             .mode(0o700)
             .create(&paths.state)
             .with_context(what)?;
-        let path = paths.state.join(id);
+        let path = paths.container_dir(id);
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)

@@ -20,9 +20,11 @@ pub fn require_root() {
     );
 }
 
-/// A private `--root` for one test; removed at the end, after checking nothing was left.
+/// A private `--root` for one test; removed at the end, after checking nothing was left:
+/// no state, no name links, and the host's mount table as it was.
 pub struct TestRoot {
     pub path: PathBuf,
+    mounts_before: Vec<String>,
 }
 
 impl TestRoot {
@@ -36,7 +38,36 @@ impl TestRoot {
         ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
-        TestRoot { path }
+        TestRoot {
+            path,
+            mounts_before: host_mounts(),
+        }
+    }
+
+    /// A busybox root filesystem in this test's directory: every applet, /etc/passwd with
+    /// root, app (1000) and nobody, /etc/group with a supplementary group for app.
+    pub fn busybox_rootfs(&self) -> PathBuf {
+        let rootfs = self.path.join("rootfs");
+        for dir in ["bin", "etc", "root", "tmp"] {
+            fs::create_dir_all(rootfs.join(dir)).unwrap();
+        }
+        fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        for applet in busybox_applets() {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\n\
+             app:x:1000:1000:app:/home/app:/bin/sh\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .unwrap();
+        fs::write(
+            rootfs.join("etc/group"),
+            "root:x:0:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n",
+        )
+        .unwrap();
+        rootfs
     }
 
     /// `mini-container --root <this> ARGS...`, with a clean log environment.
@@ -101,12 +132,40 @@ impl Drop for TestRoot {
         let names: Vec<_> = fs::read_dir(self.path.join("run/names"))
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
+        let mounts_after = host_mounts();
         let _ = fs::remove_dir_all(&self.path);
         if !std::thread::panicking() {
             assert!(left.is_empty(), "state left behind: {left:?}");
             assert!(names.is_empty(), "name links left behind: {names:?}");
+            assert_eq!(
+                mounts_after, self.mounts_before,
+                "the host's mount table changed"
+            );
         }
     }
+}
+
+/// The static busybox of Debian's busybox-static package.
+pub fn busybox() -> &'static Path {
+    let path = Path::new("/bin/busybox");
+    assert!(
+        path.exists(),
+        "tests need a static busybox: apt-get install busybox-static (tests/run-all.sh does)"
+    );
+    path
+}
+
+fn busybox_applets() -> &'static [String] {
+    static APPLETS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    APPLETS.get_or_init(|| {
+        let output = Command::new(busybox()).arg("--list").output().unwrap();
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|applet| *applet != "busybox")
+            .map(String::from)
+            .collect()
+    })
 }
 
 /// Polls `check` until it returns Some, or gives up after `timeout`.

@@ -1,9 +1,13 @@
 //! Turns `run`'s flags into the one value that describes a container: an OCI runtime spec
-//! (`config.json`), filled with Docker's defaults. Also the parsers for env files and `-e`.
+//! (`config.json`), filled with Docker's defaults.
+
+mod env;
+pub mod mounts;
 
 use crate::cli::RunArgs;
 use anyhow::{Context, Result, bail};
-use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Mount, Process, Spec, User};
+use env::{parse_env_flag, read_env_file, set_env};
+use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
 use std::path::{Path, PathBuf};
 
 /// The PATH every container starts with, as in Docker.
@@ -28,11 +32,13 @@ impl Network {
     }
 }
 
-/// Builds the container's spec from `run`'s flags. `lookup_env` reads the caller's
-/// environment for `-e K` and `K` lines in env files.
+/// Builds the container's spec from `run`'s flags. `state_dir` is where the runner will
+/// write the container's /etc files; `lookup_env` reads the caller's environment for `-e K`
+/// and `K` lines in env files.
 pub fn build(
     args: &RunArgs,
     id: &str,
+    state_dir: &Path,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
     if args.command.is_empty() {
@@ -48,11 +54,18 @@ pub fn build(
         None => PathBuf::from("/"),
     };
     let network = Network::parse(&args.network)?;
+    let root = match &args.rootfs {
+        Some(dir) => Some(rootfs(dir, args.read_only)?),
+        None => None,
+    };
+    if args.read_only && root.is_none() {
+        bail!("--read-only needs --rootfs: the host's own root is never made read-only");
+    }
 
+    // HOME comes from the user's passwd entry, set by the init (see user.rs) unless given.
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
-        "HOME=/root".to_string(),
     ];
     for file in &args.env_file {
         for entry in read_env_file(file, lookup_env)? {
@@ -65,9 +78,27 @@ pub fn build(
         }
     }
 
+    let mut user = User::default();
+    if let Some(name) = &args.user {
+        crate::user::validate(name)?;
+        // Resolved by the init against the container's own /etc/passwd and /etc/group.
+        user.set_username(Some(name.clone()));
+    }
+
+    let mut mounts = match &root {
+        Some(_) => mounts::rootfs_mounts(state_dir),
+        None => vec![mounts::proc_mount()],
+    };
+    for volume in &args.volume {
+        mounts.push(mounts::parse_volume(volume)?);
+    }
+    for tmpfs in &args.tmpfs {
+        mounts.push(mounts::parse_tmpfs(tmpfs)?);
+    }
+
     let mut process = Process::default();
     process.set_terminal(Some(false));
-    process.set_user(User::default());
+    process.set_user(user);
     process.set_args(Some(args.command.clone()));
     process.set_env(Some(env));
     process.set_cwd(cwd);
@@ -79,15 +110,27 @@ pub fn build(
     let mut linux = Linux::default();
     linux.set_namespaces(Some(namespaces(network)));
     linux.set_resources(None);
-    linux.set_masked_paths(None);
-    linux.set_readonly_paths(None);
+    // Docker's protections belong to a root filesystem of the container's own; without one
+    // the container sees the host's filesystem, as in the article, with its own /proc.
+    if root.is_some() {
+        linux.set_masked_paths(Some(mounts::masked_paths()));
+        linux.set_readonly_paths(Some(
+            mounts::READONLY_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        ));
+        linux.set_devices(Some(mounts::default_devices()));
+    } else {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
 
     let mut spec = Spec::default();
     spec.set_version("1.2.0".to_string());
     spec.set_hostname(Some(hostname));
-    // No --rootfs yet: the container sees the host's filesystem, with its own /proc.
-    spec.set_root(None);
-    spec.set_mounts(Some(vec![proc_mount()]));
+    spec.set_root(root);
+    spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
     spec.set_linux(Some(linux));
     spec.set_annotations(None);
@@ -115,15 +158,17 @@ fn namespaces(network: Network) -> Vec<LinuxNamespace> {
         .collect()
 }
 
-fn proc_mount() -> Mount {
-    let mut mount = Mount::default();
-    mount.set_destination(PathBuf::from("/proc"));
-    mount.set_typ(Some("proc".to_string()));
-    mount.set_source(Some(PathBuf::from("proc")));
-    mount.set_options(Some(
-        ["nosuid", "noexec", "nodev"].map(String::from).to_vec(),
-    ));
-    mount
+/// `--rootfs DIR`: an existing directory, taken by its canonical path.
+fn rootfs(dir: &Path, read_only: bool) -> Result<Root> {
+    let what = || format!("invalid --rootfs {}", dir.display());
+    let path = std::fs::canonicalize(dir).with_context(what)?;
+    if !path.is_dir() {
+        bail!("{}: not a directory", what());
+    }
+    let mut root = Root::default();
+    root.set_path(path);
+    root.set_readonly(Some(read_only));
+    Ok(root)
 }
 
 /// Hostnames are what the kernel takes (at most 64 bytes) and what DNS allows.
@@ -135,73 +180,6 @@ fn validate_hostname(hostname: &str) -> Result<String> {
         bail!("invalid hostname {hostname:?}: use 1 to 64 letters, digits, '-', '.' or '_'");
     }
     Ok(hostname.to_string())
-}
-
-/// Adds `K=V` to the environment, replacing an earlier value of K.
-fn set_env(env: &mut Vec<String>, entry: String) {
-    let key = entry.split('=').next().unwrap_or_default();
-    match env
-        .iter_mut()
-        .find(|existing| existing.split('=').next() == Some(key))
-    {
-        Some(existing) => *existing = entry,
-        None => env.push(entry),
-    }
-}
-
-/// `-e K=V` as given; `-e K` copies K from the caller's environment, or is dropped if unset.
-fn parse_env_flag(
-    value: &str,
-    lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>> {
-    let (name, _) = value.split_once('=').unwrap_or((value, ""));
-    if name.is_empty() {
-        bail!("invalid environment variable {value:?}: no variable name");
-    }
-    if value.contains('=') {
-        Ok(Some(value.to_string()))
-    } else {
-        Ok(lookup_env(name).map(|v| format!("{name}={v}")))
-    }
-}
-
-/// Reads a Docker env file: one `K=V` or `K` per line; blank lines and `#` comments skipped;
-/// the value is taken literally, quotes included.
-fn read_env_file(path: &Path, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
-    let what = || format!("reading env file {}", path.display());
-    let bytes = std::fs::read(path).with_context(what)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("it is not valid UTF-8"))
-        .with_context(what)?;
-    parse_env_file(&text, lookup_env).with_context(what)
-}
-
-fn parse_env_file(text: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut entries = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line_no = number + 1;
-        if line.contains('\0') {
-            bail!("line {line_no}: contains a NUL byte");
-        }
-        let name = line.split('=').next().unwrap_or_default();
-        if name.is_empty() {
-            bail!("line {line_no}: no variable name in {line:?}");
-        }
-        if name.contains(char::is_whitespace) {
-            bail!("line {line_no}: variable {name:?} contains whitespace");
-        }
-        if line.contains('=') {
-            entries.push(line.to_string());
-        } else if let Some(value) = lookup_env(name) {
-            entries.push(format!("{name}={value}"));
-        }
-    }
-    Ok(entries)
 }
 
 #[cfg(test)]
@@ -228,14 +206,13 @@ mod tests {
 
     #[test]
     fn defaults_are_dockers() {
-        let spec = build(&args(&["echo", "A"]), ID, &caller_env).unwrap();
+        let spec = build(&args(&["echo", "A"]), ID, Path::new("/state"), &caller_env).unwrap();
         assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
         assert_eq!(
             env_of(&spec),
             [
                 format!("PATH={DEFAULT_PATH}"),
                 "HOSTNAME=0123456789ab".into(),
-                "HOME=/root".into()
             ]
         );
         let process = spec.process().as_ref().unwrap();
@@ -257,7 +234,7 @@ mod tests {
     fn network_none_adds_a_network_namespace() {
         let mut run = args(&["true"]);
         run.network = "none".into();
-        let spec = build(&run, ID, &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
         let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
         assert!(
             namespaces
@@ -265,7 +242,7 @@ mod tests {
                 .any(|ns| ns.typ() == LinuxNamespaceType::Network)
         );
         run.network = "bridge".into();
-        assert!(build(&run, ID, &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
     }
 
     #[test]
@@ -285,34 +262,18 @@ mod tests {
             "HOME=/home/x".into(),
             "UNSET_TOO".into(),
         ];
-        let spec = build(&run, ID, &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             env_of(&spec),
             [
                 format!("PATH={DEFAULT_PATH}"),
                 "HOSTNAME=0123456789ab".into(),
-                "HOME=/home/x".into(),
                 "A=from flag".into(),
                 "B=\"quoted\"".into(),
                 "FROM_CALLER=caller value".into(),
+                "HOME=/home/x".into(),
             ]
-        );
-    }
-
-    #[test]
-    fn bad_env_files_are_refused() {
-        for text in ["=value", "MY VAR=1", "OK=1\n  =x", "A\0B=1"] {
-            assert!(parse_env_file(text, &caller_env).is_err(), "{text:?}");
-        }
-        assert_eq!(
-            parse_env_file("\u{feff}A=1\r\n  B=2", &caller_env).unwrap(),
-            ["A=1", "B=2"]
-        );
-        let err = read_env_file(Path::new("/nonexistent/env"), &caller_env).unwrap_err();
-        assert_eq!(
-            crate::errors::describe(&err),
-            "reading env file /nonexistent/env: No such file or directory"
         );
     }
 
@@ -320,16 +281,101 @@ mod tests {
     fn bad_values_are_refused() {
         let mut run = args(&["true"]);
         run.workdir = Some("relative".into());
-        assert!(build(&run, ID, &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
         let mut run = args(&["true"]);
         run.hostname = Some("a b".into());
-        assert!(build(&run, ID, &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
         let mut run = args(&["true"]);
         run.hostname = Some("x".repeat(65));
-        assert!(build(&run, ID, &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
         let mut run = args(&["true"]);
         run.env = vec!["=x".into()];
-        assert!(build(&run, ID, &caller_env).is_err());
-        assert!(build(&args(&[]), ID, &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&args(&[]), ID, Path::new("/state"), &caller_env).is_err());
+    }
+
+    #[test]
+    fn a_rootfs_gets_dockers_mounts_masks_and_devices() {
+        let mut run = args(&["true"]);
+        run.rootfs = Some("/tmp".into());
+        run.read_only = true;
+        run.volume = vec!["/tmp:/data:ro".into()];
+        run.tmpfs = vec!["/scratch".into()];
+        let spec = build(&run, ID, Path::new("/state/abc"), &caller_env).unwrap();
+        let root = spec.root().as_ref().unwrap();
+        assert_eq!(root.path(), &std::fs::canonicalize("/tmp").unwrap());
+        assert_eq!(root.readonly(), Some(true));
+        let destinations: Vec<String> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.destination().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            destinations,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/etc/resolv.conf",
+                "/etc/hostname",
+                "/etc/hosts",
+                "/data",
+                "/scratch"
+            ]
+        );
+        let hosts = &spec.mounts().as_ref().unwrap()[8];
+        assert_eq!(
+            hosts.source().as_deref(),
+            Some(Path::new("/state/abc/hosts"))
+        );
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(
+            linux
+                .masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/kcore".into())
+        );
+        assert!(
+            linux
+                .readonly_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/sys".into())
+        );
+        assert_eq!(linux.devices().as_ref().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn without_a_rootfs_only_proc_and_what_was_asked_is_mounted() {
+        let mut run = args(&["true"]);
+        run.tmpfs = vec!["/mnt".into()];
+        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
+        assert_eq!(spec.mounts().as_ref().unwrap().len(), 2);
+        assert!(spec.root().is_none());
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().is_none() && linux.devices().is_none());
+        run.read_only = true;
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+    }
+
+    #[test]
+    fn bad_rootfs_and_users_are_refused() {
+        for bad in ["/nonexistent", "/etc/hostname"] {
+            let mut run = args(&["true"]);
+            run.rootfs = Some(bad.into());
+            assert!(
+                build(&run, ID, Path::new("/state"), &caller_env).is_err(),
+                "{bad}"
+            );
+        }
+        let mut run = args(&["true"]);
+        run.user = Some(":".into());
+        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
     }
 }
