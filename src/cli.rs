@@ -69,6 +69,22 @@ pub struct RunArgs {
     #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
 
+    /// Add a capability to Docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability from Docker's default set (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Every capability, no seccomp filter, no masked or read-only /proc and /sys paths
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Security options: no-new-privileges[=true|false], seccomp=unconfined
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
     /// Network: host (share the host's) or none (a new namespace with only lo)
     #[arg(long = "network", visible_alias = "net", default_value = "host")]
     pub network: String,

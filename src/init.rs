@@ -7,11 +7,12 @@ use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
 use crate::mounts::{self, MountStep};
 use crate::rootfs::{self, Root};
+use crate::security::caps;
 use crate::sync::{Message, SyncSocket};
 use crate::{net, user};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, unshare};
-use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxCapabilities, LinuxDevice, LinuxNamespaceType, Spec};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -36,8 +37,12 @@ pub enum Step {
     BringLoopbackUp,
     /// `mkdir -p` the working directory, as Docker does (only in a root filesystem).
     CreateWorkdir(PathBuf),
+    /// Drop what the container does not get from the bounding set (while still root).
+    LimitBoundingSet(LinuxCapabilities),
     /// Resolve `-u` in the container's /etc files and switch to it.
     SetUser(String),
+    SetCapabilities(LinuxCapabilities),
+    SetNoNewPrivileges,
     ChangeDirectory(PathBuf),
 }
 
@@ -57,7 +62,10 @@ impl fmt::Display for Step {
             Step::SetHostname(name) => write!(f, "setting hostname {name:?}"),
             Step::BringLoopbackUp => write!(f, "bringing up lo"),
             Step::CreateWorkdir(dir) => write!(f, "creating working directory {}", dir.display()),
+            Step::LimitBoundingSet(_) => write!(f, "limiting the capability bounding set"),
             Step::SetUser(name) => write!(f, "switching to user {name:?}"),
+            Step::SetCapabilities(_) => write!(f, "setting capabilities"),
+            Step::SetNoNewPrivileges => write!(f, "setting no_new_privs"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
         }
     }
@@ -100,6 +108,11 @@ impl Step {
             Step::BringLoopbackUp => net::bring_loopback_up(),
             Step::CreateWorkdir(dir) => std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating working directory {}", dir.display())),
+            Step::LimitBoundingSet(capabilities) => caps::limit_bounding_set(capabilities),
+            Step::SetCapabilities(capabilities) => caps::apply(capabilities),
+            Step::SetNoNewPrivileges => {
+                nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")
+            }
             Step::SetUser(name) => {
                 let resolved = user::resolve_in_container(name)?;
                 user::switch_to(&resolved)?;
@@ -188,8 +201,17 @@ impl Plan {
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
         }
+        if let Some(capabilities) = process.capabilities() {
+            steps.push(Step::LimitBoundingSet(capabilities.clone()));
+        }
         if let Some(name) = process.user().username() {
             steps.push(Step::SetUser(name.clone()));
+        }
+        if let Some(capabilities) = process.capabilities() {
+            steps.push(Step::SetCapabilities(capabilities.clone()));
+        }
+        if process.no_new_privileges() == Some(true) {
+            steps.push(Step::SetNoNewPrivileges);
         }
         steps.push(Step::ChangeDirectory(process.cwd().clone()));
         Ok(Plan {
@@ -279,6 +301,8 @@ mod tests {
                 "making mounts private",
                 "mounting proc on /proc",
                 "setting hostname \"ffffffffffff\"",
+                "limiting the capability bounding set",
+                "setting capabilities",
                 "changing to /tmp",
             ]
         );

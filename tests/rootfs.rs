@@ -402,7 +402,7 @@ fn nothing_propagates_to_a_shared_host_root() {
     fs::create_dir(&shared).unwrap();
     let script = format!(
         "mount --make-rshared / && {BIN} --root {} run --rootfs {} -v {}:/data --tmpfs /scratch \
-         sh -c 'mount -t tmpfs mc-test-inner /tmp' && grep -c -E 'mc-test-inner|/scratch|{}' /proc/self/mountinfo",
+         --cap-add SYS_ADMIN sh -c 'mount -t tmpfs mc-test-inner /tmp' && grep -c -E 'mc-test-inner|/scratch|{}' /proc/self/mountinfo",
         path_str(&root.path),
         path_str(&rootfs),
         path_str(&shared),

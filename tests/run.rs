@@ -137,6 +137,8 @@ fn mounts_inside_never_reach_the_host() {
     let before = host_mounts();
     let out = ok_stdout(&root.run(&[
         "run",
+        "--cap-add",
+        "SYS_ADMIN",
         "sh",
         "-c",
         "mount -t tmpfs mc-test-inside /mnt && grep -c mc-test-inside /proc/self/mountinfo",
@@ -150,7 +152,7 @@ fn mounts_do_not_propagate_even_when_the_hosts_root_is_shared() {
     // systemd hosts mount / shared: reproduce that in a mount namespace of the test's own.
     let root = TestRoot::new();
     let script = format!(
-        "mount --make-rshared / && {BIN} --root {} run sh -c 'mount -t tmpfs mc-test-shared /mnt' \
+        "mount --make-rshared / && {BIN} --root {} run --cap-add SYS_ADMIN sh -c 'mount -t tmpfs mc-test-shared /mnt' \
          && grep -c mc-test-shared /proc/self/mountinfo",
         path_str(&root.path)
     );

@@ -86,7 +86,7 @@ pub fn build(
     }
 
     let mut mounts = match &root {
-        Some(_) => mounts::rootfs_mounts(state_dir),
+        Some(_) => mounts::rootfs_mounts(state_dir, args.privileged),
         None => vec![mounts::proc_mount()],
     };
     for volume in &args.volume {
@@ -96,23 +96,30 @@ pub fn build(
         mounts.push(mounts::parse_tmpfs(tmpfs)?);
     }
 
+    let security = SecurityOptions::parse(&args.security_opt)?;
+    let capabilities =
+        crate::security::caps::compute(&args.cap_add, &args.cap_drop, args.privileged)?;
+
     let mut process = Process::default();
     process.set_terminal(Some(false));
     process.set_user(user);
     process.set_args(Some(args.command.clone()));
     process.set_env(Some(env));
     process.set_cwd(cwd);
-    // Not applied yet: leave them out rather than describe what does not happen.
-    process.set_capabilities(None);
+    process.set_capabilities(Some(crate::security::caps::to_spec(capabilities)));
+    process.set_no_new_privileges(Some(security.no_new_privileges));
+    // Not applied yet: left out rather than describe what does not happen.
     process.set_rlimits(None);
-    process.set_no_new_privileges(None);
 
     let mut linux = Linux::default();
+    if root.is_some() {
+        linux.set_devices(Some(mounts::default_devices()));
+    }
     linux.set_namespaces(Some(namespaces(network)));
     linux.set_resources(None);
     // Docker's protections belong to a root filesystem of the container's own; without one
     // the container sees the host's filesystem, as in the article, with its own /proc.
-    if root.is_some() {
+    if root.is_some() && !args.privileged {
         linux.set_masked_paths(Some(mounts::masked_paths()));
         linux.set_readonly_paths(Some(
             mounts::READONLY_PATHS
@@ -120,7 +127,6 @@ pub fn build(
                 .map(|p| p.to_string())
                 .collect(),
         ));
-        linux.set_devices(Some(mounts::default_devices()));
     } else {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
@@ -156,6 +162,31 @@ fn namespaces(network: Network) -> Vec<LinuxNamespace> {
             namespace
         })
         .collect()
+}
+
+/// `--security-opt` values.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SecurityOptions {
+    no_new_privileges: bool,
+}
+
+impl SecurityOptions {
+    fn parse(options: &[String]) -> Result<SecurityOptions> {
+        let mut parsed = SecurityOptions::default();
+        for option in options {
+            // Docker takes both `key=value` and the older `key:value`.
+            let (key, value) = option
+                .split_once(['=', ':'])
+                .map_or((option.as_str(), None), |(k, v)| (k, Some(v)));
+            match (key, value) {
+                ("no-new-privileges", None | Some("true")) => parsed.no_new_privileges = true,
+                ("no-new-privileges", Some("false")) => parsed.no_new_privileges = false,
+                ("seccomp", Some("unconfined")) => {}
+                _ => bail!("invalid --security-opt {option:?}"),
+            }
+        }
+        Ok(parsed)
+    }
 }
 
 /// `--rootfs DIR`: an existing directory, taken by its canonical path.

@@ -49,7 +49,8 @@ pub fn proc_mount() -> Mount {
 }
 
 /// Docker's mounts for a container with its own root filesystem, in order.
-pub fn rootfs_mounts(state_dir: &Path) -> Vec<Mount> {
+pub fn rootfs_mounts(state_dir: &Path, privileged: bool) -> Vec<Mount> {
+    let sys_mode = if privileged { "rw" } else { "ro" };
     let mut mounts = vec![
         proc_mount(),
         mount(
@@ -87,7 +88,7 @@ pub fn rootfs_mounts(state_dir: &Path) -> Vec<Mount> {
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            &["nosuid", "noexec", "nodev", sys_mode],
         ),
     ];
     for file in ETC_FILES {
