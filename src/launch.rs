@@ -6,7 +6,8 @@
 //! returns its exit status. `run` is the three in a row.
 
 use crate::errors::{CommandFailed, exec_failure_status};
-use crate::sync::{CHILD_SYNC_FD, Message, SyncSocket};
+use crate::spawn;
+use crate::sync::{Message, SyncSocket};
 use crate::tty::Foreground;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -16,7 +17,6 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use std::ffi::CStr;
 
 /// Signals sent to `run` that are passed on to the container's init. Job-control signals
 /// stay with the runner, and faults are never caught.
@@ -100,7 +100,7 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
 
     let (sync, child_end) = SyncSocket::pair()?;
     log::debug!("cloning the container's init with {flags:?}");
-    let pid = spawn_init(flags, child_end.as_raw_fd())?;
+    let pid = spawn::spawn_init(flags, child_end.as_raw_fd())?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
     // The init's own process group, set on both sides of the clone so neither races: its
@@ -218,87 +218,6 @@ fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
         };
     }
     Ok(flags)
-}
-
-/// `struct clone_args` of clone3(2), as the kernel defines it (CLONE_ARGS_SIZE_VER2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const INIT_EXE: &CStr = c"/proc/self/exe";
-const INIT_ARGV0: &CStr = c"mini-container";
-const INIT_ARGV1: &CStr = c"child";
-
-/// Forks a child into the namespaces in `flags` (clone3, or clone where clone3 is missing);
-/// the child re-execs this binary as `mini-container child` with its end of the sync socket
-/// on fd 3, and dies with the parent (PR_SET_PDEATHSIG).
-fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
-    let args = CloneArgs {
-        flags: flags.bits() as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
-    // SAFETY: clone3 with neither CLONE_VM nor a stack is fork(2) with namespace flags: the
-    // child runs on its own copy of this single-threaded process. `args` outlives the call.
-    let mut ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            size_of::<CloneArgs>(),
-        )
-    };
-    if ret == -1 && Errno::last() == Errno::ENOSYS {
-        // SAFETY: the same fork-like clone through the older clone(2): a null stack means
-        // the child continues on its copy of the parent's stack.
-        ret = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
-        };
-    }
-    match Errno::result(ret).context("creating the container's namespaces (clone3)")? {
-        0 => exec_init(sync_fd),
-        pid => Ok(Pid::from_raw(pid as i32)),
-    }
-}
-
-/// In the freshly cloned child: arrange to die with the parent, lead a process group of its
-/// own, put the sync socket on fd 3 and exec `/proc/self/exe child`. Returns only by exiting.
-fn exec_init(sync_fd: i32) -> ! {
-    let argv = [INIT_ARGV0.as_ptr(), INIT_ARGV1.as_ptr(), std::ptr::null()];
-    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, setpgid,
-    // fcntl, dup2, execv, write, _exit), on values prepared before the clone; nothing
-    // allocates or locks.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::setpgid(0, 0);
-        if sync_fd == CHILD_SYNC_FD {
-            libc::fcntl(sync_fd, libc::F_SETFD, 0);
-        } else {
-            libc::dup2(sync_fd, CHILD_SYNC_FD);
-        }
-        libc::execv(INIT_EXE.as_ptr(), argv.as_ptr());
-        let message = b"mini-container: starting the container: cannot exec /proc/self/exe\n";
-        libc::write(2, message.as_ptr().cast(), message.len());
-        libc::_exit(crate::errors::EXIT_SETUP_FAILED);
-    }
 }
 
 #[cfg(test)]

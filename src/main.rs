@@ -13,6 +13,7 @@ mod mounts;
 mod net;
 mod rootfs;
 mod security;
+mod spawn;
 mod spec;
 mod sync;
 mod tty;

@@ -184,3 +184,49 @@ fn bad_security_flags_are_125() {
         assert!(line.contains(expected), "{line}");
     }
 }
+
+#[test]
+fn the_runners_binary_cannot_be_overwritten_through_proc_exe() {
+    // CVE-2019-5736: a container process that holds /proc/PID/exe of a mini-container
+    // process must not be able to reopen it for writing once that process is gone.
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    use std::time::Duration;
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    // The init blocks while it reads the container's /etc/passwd: make that a FIFO.
+    let passwd = rootfs.join("etc/passwd");
+    let contents = std::fs::read(&passwd).unwrap();
+    std::fs::remove_file(&passwd).unwrap();
+    nix::unistd::mkfifo(&passwd, Mode::from_bits_truncate(0o644)).unwrap();
+    let runner = spawn(
+        &root,
+        &["run", "--rootfs", path_str(&rootfs), "-u", "app", "true"],
+    );
+    let runner_pid = runner.id();
+    let init = wait_until(Duration::from_secs(10), || {
+        let children =
+            std::fs::read_to_string(format!("/proc/{runner_pid}/task/{runner_pid}/children"))
+                .ok()?;
+        let pid: u32 = children.split_whitespace().next()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (cmdline == b"mini-container\0child\0").then_some(pid)
+    })
+    .expect("the container's init never re-exec'd");
+    let exe = open(
+        format!("/proc/{init}/exe").as_str(),
+        OFlag::O_PATH,
+        Mode::empty(),
+    )
+    .unwrap();
+    std::fs::write(&passwd, contents).unwrap();
+    let output = runner.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // No process runs the binary any more, so it is not busy: only the mount protects it.
+    let reopened = open(
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&exe)).as_str(),
+        OFlag::O_WRONLY,
+        Mode::empty(),
+    );
+    assert_eq!(reopened.err(), Some(nix::errno::Errno::EROFS));
+}
