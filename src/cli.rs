@@ -85,6 +85,11 @@ pub struct RunArgs {
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
 
+    /// User namespace: host (the default for root) or auto (root inside is a range of
+    /// subordinate ids from /etc/subuid and /etc/subgid); rootless runs always remap
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+
     /// Network: host (share the host's) or none (a new namespace with only lo)
     #[arg(long = "network", visible_alias = "net", default_value = "host")]
     pub network: String,

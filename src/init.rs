@@ -25,6 +25,8 @@ pub enum Step {
     MakeMountsPrivate,
     /// Bind the root filesystem onto itself; later mounts are made inside it.
     BindRootfs(PathBuf),
+    /// Attach the id-mapped copy of the root filesystem that the runner passed over it.
+    AttachIdmappedRootfs(PathBuf),
     Mount(MountStep),
     CreateDevices(Vec<LinuxDevice>),
     CreateDevSymlinks,
@@ -52,6 +54,13 @@ impl fmt::Display for Step {
             Step::EnterCgroupNamespace => write!(f, "entering a new cgroup namespace"),
             Step::MakeMountsPrivate => write!(f, "making mounts private"),
             Step::BindRootfs(dir) => write!(f, "binding the root filesystem {}", dir.display()),
+            Step::AttachIdmappedRootfs(dir) => {
+                write!(
+                    f,
+                    "attaching the id-mapped root filesystem {}",
+                    dir.display()
+                )
+            }
             Step::Mount(mount) => write!(f, "mounting {mount}"),
             Step::CreateDevices(devices) => write!(f, "creating {} device nodes", devices.len()),
             Step::CreateDevSymlinks => write!(f, "creating /dev symlinks"),
@@ -78,6 +87,8 @@ struct SetupState {
     root: Option<Root>,
     /// HOME of the user switched to.
     home: Option<String>,
+    /// The id-mapped root filesystem the runner passed, until it is attached.
+    rootfs_tree: Option<std::os::fd::OwnedFd>,
 }
 
 impl Step {
@@ -89,6 +100,14 @@ impl Step {
             Step::MakeMountsPrivate => mounts::make_mounts_private(),
             Step::BindRootfs(dir) => {
                 context.root = Some(Root::bind(dir)?);
+                Ok(())
+            }
+            Step::AttachIdmappedRootfs(dir) => {
+                let tree = context
+                    .rootfs_tree
+                    .take()
+                    .context("no id-mapped root filesystem")?;
+                context.root = Some(Root::attach(tree, dir)?);
                 Ok(())
             }
             Step::Mount(mount) => mount.apply(context.root.as_ref()),
@@ -166,7 +185,11 @@ impl Plan {
             steps.push(Step::MakeMountsPrivate);
         }
         if let Some(root) = root {
-            steps.push(Step::BindRootfs(root.path().clone()));
+            steps.push(if crate::launch::idmaps_rootfs(spec) {
+                Step::AttachIdmappedRootfs(root.path().clone())
+            } else {
+                Step::BindRootfs(root.path().clone())
+            });
         }
         steps.extend(
             spec_mounts
@@ -263,6 +286,13 @@ fn set_up(sync: &SyncSocket) -> Result<Option<Command>> {
     let spec: Spec = serde_json::from_slice(&json).context("reading the container spec")?;
     let plan = Plan::from_spec(&spec)?;
     let mut context = SetupState::default();
+    if plan
+        .steps
+        .iter()
+        .any(|step| matches!(step, Step::AttachIdmappedRootfs(_)))
+    {
+        context.rootfs_tree = Some(sync.recv_fd()?);
+    }
     for step in &plan.steps {
         log::debug!("setup: {step}");
         step.run(&mut context)?;

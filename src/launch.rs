@@ -6,9 +6,10 @@
 //! returns its exit status. `run` is the three in a row.
 
 use crate::errors::{CommandFailed, exec_failure_status};
-use crate::spawn;
+use crate::security::userns::{self, Mappings};
 use crate::sync::{Message, SyncSocket};
 use crate::tty::Foreground;
+use crate::{rootfs, spawn};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -86,6 +87,7 @@ pub struct Running {
 /// Starts the container's init in new namespaces, sends it the spec and waits until it has
 /// done its setup. Setup failures come back as the init reported them.
 pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
+    let maps = Mappings::from_spec(spec);
     let flags = clone_flags(spec)?;
     // Block the forwarded signals and SIGCHLD before the child exists, so none is lost: they
     // are read from a signalfd once the command runs. The child unblocks them before exec.
@@ -107,9 +109,21 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     // group ids are then valid inside its PID namespace. EACCES: it already exec'd.
     let _ = nix::unistd::setpgid(pid, pid);
     log::debug!("container init is pid {pid} on the host");
+    let mut rootfs_tree = None;
+    if let Some(maps) = &maps {
+        userns::write_mappings(pid, maps)?;
+        log::debug!("wrote the user namespace's id maps");
+        if let Some(root) = spec.root().as_ref().filter(|_| idmaps_rootfs(spec)) {
+            let userns = std::path::PathBuf::from(format!("/proc/{pid}/ns/user"));
+            rootfs_tree = Some(rootfs::idmapped_tree(root.path(), &userns)?);
+        }
+        sync.send_mapped()?;
+    }
 
     // A child that is gone closes its end: sending fails or the reply is end of file.
-    let sent = sync.send_spec(spec_json);
+    let sent = sync
+        .send_spec(spec_json)
+        .and_then(|()| rootfs_tree.map_or(Ok(()), |tree| sync.send_fd(&tree)));
     match sync.recv_message()? {
         Some(Message::Ready) => {
             sent?;
@@ -190,6 +204,14 @@ impl Running {
     }
 }
 
+/// True when the spec asks for an id-mapped root filesystem.
+pub fn idmaps_rootfs(spec: &Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(crate::spec::IDMAP_ROOTFS))
+        .is_some_and(|v| v == "true")
+}
+
 /// The namespaces to create at clone time. The cgroup namespace is made by the init itself,
 /// after it has been placed in its cgroup, so that the cgroup is its root.
 fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
@@ -213,6 +235,7 @@ fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Cgroup => CloneFlags::empty(),
             other => bail!("{other} namespaces are not supported yet"),
         };

@@ -262,3 +262,75 @@ pub fn remount_read_only(path: &Path) -> Result<()> {
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remounting {} read-only", path.display()))
 }
+
+/// A detached copy of the mount tree at `dir`, id-mapped through the user namespace at
+/// `userns` (a /proc/PID/ns/user path): files the host's root owns appear owned by the
+/// container's root. Made by the parent, which holds CAP_SYS_ADMIN where the filesystem was
+/// mounted; the child attaches it with [`Root::attach`].
+pub fn idmapped_tree(dir: &Path, userns: &Path) -> Result<OwnedFd> {
+    let what = || format!("id-mapping the root filesystem {}", dir.display());
+    let userns = nix::fcntl::open(userns, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .with_context(what)?;
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).with_context(what)?;
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: open_tree reads a valid NUL-terminated path and returns a new fd or -1.
+    let tree = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let tree = Errno::result(tree).with_context(what)? as i32;
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree) };
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: mount_setattr reads `attr` (valid for the call, its size given) and changes
+    // only the detached tree behind `tree`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).with_context(what)?;
+    Ok(tree)
+}
+
+impl Root {
+    /// Attaches an id-mapped tree from [`idmapped_tree`] over `dir` and opens it.
+    pub fn attach(tree: OwnedFd, dir: &Path) -> Result<Root> {
+        let what = || {
+            format!(
+                "attaching the id-mapped root filesystem on {}",
+                dir.display()
+            )
+        };
+        let target =
+            std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).with_context(what)?;
+        // SAFETY: move_mount reads two valid NUL-terminated paths; `tree` is a live fd.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                libc::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
+        Errno::result(ret).with_context(what)?;
+        let fd = nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(what)?;
+        Ok(Root { fd })
+    }
+}

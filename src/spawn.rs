@@ -33,7 +33,10 @@ const INIT_ARGV1: &CStr = c"child";
 /// Forks a child into the namespaces in `flags` (clone3, or clone where clone3 is missing);
 /// the child re-execs this binary as `mini-container child` with its end of the sync socket
 /// on fd 3, and dies with the parent (PR_SET_PDEATHSIG).
+/// With a new user namespace the child waits, before its exec, for the parent's word that
+/// its id maps are written.
 pub fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
+    let wait_for_maps = flags.contains(CloneFlags::CLONE_NEWUSER);
     // Prepared before the clone: the child may not allocate.
     let sealed = flags
         .contains(CloneFlags::CLONE_NEWNS)
@@ -68,7 +71,7 @@ pub fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
         };
     }
     match Errno::result(ret).context("creating the container's namespaces (clone3)")? {
-        0 => exec_init(sync_fd, sealed.as_deref()),
+        0 => exec_init(sync_fd, sealed.as_deref(), wait_for_maps),
         pid => Ok(Pid::from_raw(pid as i32)),
     }
 }
@@ -89,15 +92,32 @@ fn own_binary() -> Option<CString> {
 /// gets hold of /proc/PID/exe of a mini-container process (CVE-2019-5736) finds a read-only
 /// mount and cannot overwrite the host's binary. It costs three mount calls, where a sealed
 /// memfd copy would cost a copy of the whole binary on every start.
-fn exec_init(sync_fd: i32, sealed: Option<&CStr>) -> ! {
+fn exec_init(sync_fd: i32, sealed: Option<&CStr>, wait_for_maps: bool) -> ! {
     let argv = [INIT_ARGV0.as_ptr(), INIT_ARGV1.as_ptr(), std::ptr::null()];
     let none = std::ptr::null::<libc::c_char>();
     // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, setpgid,
-    // fcntl, dup2, mount, execv, write, _exit), on values prepared before the clone; nothing
+    // read, setgroups, setresgid, setresuid, fcntl, dup2, mount, execv, write, _exit), on values prepared before the clone; nothing
     // allocates or locks.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         libc::setpgid(0, 0);
+        if wait_for_maps {
+            let mut mapped = [0u8; 1];
+            if libc::read(sync_fd, mapped.as_mut_ptr().cast(), 1) != 1 {
+                libc::_exit(crate::errors::EXIT_SETUP_FAILED);
+            }
+            // Become root of the new user namespace before the exec, which would otherwise
+            // drop every capability of an id that is not root there (as root's own id is
+            // not, under --userns auto). Raw syscalls: glibc's wrappers signal other threads.
+            libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+            if libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0
+                || libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0
+            {
+                libc::_exit(crate::errors::EXIT_SETUP_FAILED);
+            }
+            // Changing credentials cleared the death signal.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
         if sync_fd == CHILD_SYNC_FD {
             libc::fcntl(sync_fd, libc::F_SETFD, 0);
         } else {

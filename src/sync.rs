@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! parent                         child
+//!   Mapped                 --->  (only with a user namespace: the re-exec waits for it)
 //!   spec (JSON, in parts)  --->
 //!                          <---  Ready | SetupFailed
 //!   Go                     --->
@@ -28,6 +29,8 @@ const PART_SIZE: usize = 32 * 1024;
 const TAG_SPEC_PART: u8 = b'P';
 const TAG_SPEC_LAST: u8 = b'S';
 const TAG_READY: u8 = b'R';
+const TAG_MAPPED: u8 = b'M';
+const TAG_FD: u8 = b'F';
 const TAG_GO: u8 = b'G';
 const TAG_SETUP_FAILED: u8 = b'E';
 const TAG_EXEC_FAILED: u8 = b'X';
@@ -115,6 +118,54 @@ impl SyncSocket {
                 _ => bail!("unexpected message on the sync socket while reading the spec"),
             }
         }
+    }
+
+    /// Tells the freshly cloned child that its uid and gid maps are written, so it may
+    /// re-exec (an exec before that would drop its capabilities in the new user namespace).
+    /// The child reads it with a plain read(2) before its exec.
+    pub fn send_mapped(&self) -> Result<()> {
+        self.send(TAG_MAPPED, &[])
+    }
+
+    /// Passes a file descriptor (SCM_RIGHTS): the id-mapped root filesystem.
+    pub fn send_fd(&self, fd: &OwnedFd) -> Result<()> {
+        let raw = [fd.as_raw_fd()];
+        let tag = [TAG_FD];
+        socket::sendmsg::<socket::UnixAddr>(
+            self.as_raw_fd(),
+            &[std::io::IoSlice::new(&tag)],
+            &[socket::ControlMessage::ScmRights(&raw)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .context("passing a file descriptor on the sync socket")?;
+        Ok(())
+    }
+
+    /// Receives a file descriptor sent with [`SyncSocket::send_fd`].
+    pub fn recv_fd(&self) -> Result<OwnedFd> {
+        let mut tag = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut tag)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let message = socket::recvmsg::<socket::UnixAddr>(
+            self.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .context("receiving a file descriptor on the sync socket")?;
+        for cmsg in message
+            .cmsgs()
+            .context("reading the sync socket's control data")?
+        {
+            if let socket::ControlMessageOwned::ScmRights(fds) = cmsg
+                && let Some(&fd) = fds.first()
+            {
+                // SAFETY: the kernel just installed this fd in our table for us alone.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        bail!("expected a file descriptor on the sync socket")
     }
 
     pub fn send_message(&self, message: &Message) -> Result<()> {

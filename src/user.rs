@@ -134,11 +134,27 @@ pub fn switch_to(user: &ResolvedUser) -> Result<()> {
         .iter()
         .map(|&g| Gid::from_raw(g))
         .collect();
-    setgroups(&groups).with_context(what)?;
+    // A rootless user namespace that maps one gid denies setgroups; the groups stay as set.
+    let setgroups_denied =
+        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|policy| policy.trim() == "deny");
+    if !setgroups_denied {
+        setgroups(&groups).with_context(what)?;
+    }
+    let unmapped = |kind: &str, id: u32| {
+        format!(
+            "{kind} {id} is not mapped in the container's user namespace (a rootless container maps only root unless /etc/subuid and /etc/subgid give the user a range)"
+        )
+    };
     let gid = Gid::from_raw(user.gid);
-    setresgid(gid, gid, gid).with_context(what)?;
+    match setresgid(gid, gid, gid) {
+        Err(nix::errno::Errno::EINVAL) => bail!(unmapped("gid", user.gid)),
+        other => other.with_context(what)?,
+    }
     let uid = Uid::from_raw(user.uid);
-    setresuid(uid, uid, uid).with_context(what)?;
+    match setresuid(uid, uid, uid) {
+        Err(nix::errno::Errno::EINVAL) => bail!(unmapped("uid", user.uid)),
+        other => other.with_context(what)?,
+    }
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).with_context(what)?;
     Ok(())
 }

@@ -414,21 +414,6 @@ fn the_internal_child_command_refuses_to_run_by_hand() {
 }
 
 #[test]
-fn a_non_root_user_is_told_it_needs_root() {
-    use std::os::unix::process::CommandExt;
-    let root = TestRoot::new();
-    let output = Command::new(BIN)
-        .args(["run", "true"])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
-    let line = assert_fails(&output, 125);
-    assert!(line.contains("needs root"), "{line}");
-    drop(root);
-}
-
-#[test]
 fn debug_logging_shows_each_setup_step() {
     let root = TestRoot::new();
     let output = root

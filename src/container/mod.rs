@@ -7,18 +7,13 @@ pub mod state;
 
 use crate::cli::RunArgs;
 use crate::{launch, spec};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use state::{Paths, StateDir};
 use std::path::Path;
 
 /// `mini-container run`: returns the container's exit status.
 pub fn run(root: Option<&Path>, args: RunArgs) -> Result<i32> {
-    if !nix::unistd::geteuid().is_root() {
-        bail!(
-            "run: mini-container needs root (rootless containers are not supported yet); try sudo"
-        );
-    }
-    let paths = Paths::new(root);
+    let paths = Paths::new(root)?;
     let id = id::generate()?;
     let spec = spec::build(&args, &id, &paths.container_dir(&id), &|name| {
         std::env::var(name).ok()

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, TryLockError};
 use std::io::ErrorKind;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,15 +20,20 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn new(root: Option<&Path>) -> Paths {
-        match root {
-            Some(root) => Paths {
-                state: root.join("run"),
+    /// `--root DIR` if given; else /run/mini-container for root and
+    /// $XDG_RUNTIME_DIR/mini-container for anyone else (rootless).
+    pub fn new(root: Option<&Path>) -> Result<Paths> {
+        let state = match root {
+            Some(root) => root.join("run"),
+            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/mini-container"),
+            None => match std::env::var_os("XDG_RUNTIME_DIR") {
+                Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mini-container"),
+                _ => bail!(
+                    "rootless: XDG_RUNTIME_DIR is not set; set it (e.g. to /run/user/$(id -u)) or use --root DIR"
+                ),
             },
-            None => Paths {
-                state: PathBuf::from("/run/mini-container"),
-            },
-        }
+        };
+        Ok(Paths { state })
     }
 }
 
@@ -55,6 +60,9 @@ pub struct State {
 }
 
 const NAMES_DIR: &str = "names";
+/// Others may pass through (a remapped container root binds its /etc files from here) but
+/// not list; the state and spec files themselves are private to root.
+const STATE_DIR_MODE: u32 = 0o711;
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 /// A directory that never got its state file is left this long to its creator.
@@ -77,12 +85,15 @@ impl StateDir {
         let what = || format!("creating state directory {}", paths.state.display());
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(STATE_DIR_MODE)
             .create(&paths.state)
+            .with_context(what)?;
+        // An older version made it 0700: open it up for remapped containers.
+        fs::set_permissions(&paths.state, fs::Permissions::from_mode(STATE_DIR_MODE))
             .with_context(what)?;
         let path = paths.container_dir(id);
         fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(STATE_DIR_MODE)
             .create(&path)
             .with_context(what)?;
         let lock = File::open(&path).with_context(what)?;
@@ -248,8 +259,16 @@ fn older_than(path: &Path, age: Duration) -> bool {
 
 /// Writes `path` through a temporary file and a rename, so readers never see half a file.
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    fs::write(&tmp, contents)
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(contents))
         .and_then(|()| fs::rename(&tmp, path))
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -261,7 +280,7 @@ mod tests {
     fn temp_paths(tag: &str) -> Paths {
         let root = std::env::temp_dir().join(format!("mc-state-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        Paths::new(Some(&root))
+        Paths::new(Some(&root)).unwrap()
     }
 
     #[test]

@@ -33,12 +33,16 @@ fn parse_name(name: &str) -> Result<Capability> {
     Capability::from_str(bare).map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))
 }
 
-/// Every capability mini-container itself holds, so can grant (all of them, less what a
-/// restricted host withholds, such as CAP_SYS_RESOURCE in some sandboxes).
+/// Every capability mini-container can grant: those it holds (all of them, less what a
+/// restricted host withholds, such as CAP_SYS_RESOURCE in some sandboxes); run by another
+/// user, every capability the kernel knows, held in the container's own user namespace.
 fn available() -> HashSet<Capability> {
-    caps::read(None, CapSet::Permitted)
-        .unwrap_or_default()
-        .into_iter()
+    let held = if nix::unistd::geteuid().is_root() {
+        caps::read(None, CapSet::Permitted).unwrap_or_default()
+    } else {
+        caps::runtime::thread_all_supported()
+    };
+    held.into_iter()
         .filter_map(|cap| to_oci(cap).ok())
         .collect()
 }

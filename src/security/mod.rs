@@ -2,3 +2,4 @@
 //! seccomp and user namespaces).
 
 pub mod caps;
+pub mod userns;

@@ -5,10 +5,16 @@ mod env;
 pub mod mounts;
 
 use crate::cli::RunArgs;
+use crate::security::userns;
 use anyhow::{Context, Result, bail};
 use env::{parse_env_flag, read_env_file, set_env};
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
 use std::path::{Path, PathBuf};
+
+/// Annotation set when the root filesystem is to be id-mapped into the container's user
+/// namespace (root with --userns auto): the runner makes the mapped mount, the init
+/// attaches it.
+pub const IDMAP_ROOTFS: &str = "org.mini-container.rootfs.idmap";
 
 /// The PATH every container starts with, as in Docker.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -54,10 +60,22 @@ pub fn build(
         None => PathBuf::from("/"),
     };
     let network = Network::parse(&args.network)?;
+    let userns_mode = userns::Mode::parse(args.userns.as_deref())?;
+    let maps = userns::mappings(
+        userns_mode,
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )?;
     let root = match &args.rootfs {
         Some(dir) => Some(rootfs(dir, args.read_only)?),
         None => None,
     };
+    if maps.is_some() && root.is_none() {
+        bail!(
+            "a container in a user namespace (rootless, or --userns auto) needs --rootfs: \
+             the host's files would all belong to nobody"
+        );
+    }
     if args.read_only && root.is_none() {
         bail!("--read-only needs --rootfs: the host's own root is never made read-only");
     }
@@ -89,6 +107,12 @@ pub fn build(
         Some(_) => mounts::rootfs_mounts(state_dir, args.privileged),
         None => vec![mounts::proc_mount()],
     };
+    if let Some(maps) = &maps {
+        // devpts refuses a gid=5 that the user namespace does not map.
+        if !userns::maps_id(&maps.gids, 5) {
+            mounts::drop_option(&mut mounts, "/dev/pts", "gid=5");
+        }
+    }
     for volume in &args.volume {
         mounts.push(mounts::parse_volume(volume)?);
     }
@@ -115,7 +139,14 @@ pub fn build(
     if root.is_some() {
         linux.set_devices(Some(mounts::default_devices()));
     }
-    linux.set_namespaces(Some(namespaces(network)));
+    linux.set_namespaces(Some(namespaces(network, maps.is_some())));
+    // Root can id-map the root filesystem for a remapped container; a rootless caller's
+    // own files are already the container root's.
+    let idmap_rootfs = maps.is_some() && nix::unistd::geteuid().is_root();
+    if let Some(maps) = maps {
+        linux.set_uid_mappings(Some(maps.uids));
+        linux.set_gid_mappings(Some(maps.gids));
+    }
     linux.set_resources(None);
     // Docker's protections belong to a root filesystem of the container's own; without one
     // the container sees the host's filesystem, as in the article, with its own /proc.
@@ -139,11 +170,15 @@ pub fn build(
     spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
     spec.set_linux(Some(linux));
-    spec.set_annotations(None);
+    spec.set_annotations(idmap_rootfs.then(|| {
+        [(IDMAP_ROOTFS.to_string(), "true".to_string())]
+            .into_iter()
+            .collect()
+    }));
     Ok(spec)
 }
 
-fn namespaces(network: Network) -> Vec<LinuxNamespace> {
+fn namespaces(network: Network, user: bool) -> Vec<LinuxNamespace> {
     let mut types = vec![
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Uts,
@@ -153,6 +188,9 @@ fn namespaces(network: Network) -> Vec<LinuxNamespace> {
     ];
     if network == Network::None {
         types.push(LinuxNamespaceType::Network);
+    }
+    if user {
+        types.push(LinuxNamespaceType::User);
     }
     types
         .into_iter()

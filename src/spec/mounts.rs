@@ -103,6 +103,18 @@ pub fn rootfs_mounts(state_dir: &Path, privileged: bool) -> Vec<Mount> {
     mounts
 }
 
+/// Removes `option` from the mount at `destination`.
+pub fn drop_option(mounts: &mut [Mount], destination: &str, option: &str) {
+    for mount in mounts
+        .iter_mut()
+        .filter(|m| m.destination() == Path::new(destination))
+    {
+        if let Some(options) = mount.options_mut() {
+            options.retain(|o| o != option);
+        }
+    }
+}
+
 /// Docker's masked paths, with each CPU's thermal_throttle directory that exists here.
 pub fn masked_paths() -> Vec<String> {
     let mut paths: Vec<String> = MASKED_PATHS.iter().map(|p| p.to_string()).collect();

@@ -1,0 +1,185 @@
+//! User namespaces: rootless runs by a user other than root, and --userns auto for root.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// An unprivileged user with no passwd entry on the host.
+const USER: u32 = 4242;
+
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+/// `mini-container run ARGS` as USER, with XDG_RUNTIME_DIR in the test's directory.
+fn run_as_user(root: &TestRoot, args: &[&str]) -> Output {
+    let runtime_dir = root.path.join("xdg");
+    fs::create_dir_all(&runtime_dir).unwrap();
+    chown_tree(&runtime_dir, USER);
+    Command::new(BIN)
+        .args(args)
+        .uid(USER)
+        .gid(USER)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_user_other_than_root_runs_a_rootless_container() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    chown_tree(&rootfs, USER);
+    let output = run_as_user(
+        &root,
+        &[
+            "run",
+            "--rootfs",
+            path_str(&rootfs),
+            "--hostname",
+            "rootless",
+            "sh",
+            "-c",
+            "id -u; id -g; cat /proc/self/uid_map | tr -s ' '; hostname; touch /made-inside; \
+             grep CapEff /proc/self/status; cat /dev/null && echo dev-ok",
+        ],
+    );
+    assert_eq!(
+        ok_stdout(&output),
+        format!("0\n0\n 0 {USER} 1\nrootless\nCapEff:\t00000000a80425fb\ndev-ok\n")
+    );
+    let made = fs::metadata(rootfs.join("made-inside")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&made),
+        USER,
+        "owned by the user outside"
+    );
+    // Its state lived under XDG_RUNTIME_DIR and is gone.
+    let state = root.path.join("xdg/mini-container");
+    assert!(state.is_dir());
+    assert_eq!(
+        fs::read_dir(&state)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "names")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn rootless_needs_a_rootfs_and_a_runtime_dir() {
+    let root = TestRoot::new();
+    let line = assert_fails(&run_as_user(&root, &["run", "true"]), 125);
+    assert!(line.contains("needs --rootfs"), "{line}");
+    let output = Command::new(BIN)
+        .args(["run", "--rootfs", "/", "true"])
+        .uid(USER)
+        .gid(USER)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let line = assert_fails(&output, 125);
+    assert!(line.contains("XDG_RUNTIME_DIR is not set"), "{line}");
+    let rootfs = root.busybox_rootfs();
+    chown_tree(&rootfs, USER);
+    let line = assert_fails(
+        &run_as_user(
+            &root,
+            &["run", "--rootfs", path_str(&rootfs), "-u", "app", "true"],
+        ),
+        125,
+    );
+    assert!(
+        line.contains("uid 1000 is not mapped") || line.contains("gid 1000 is not mapped"),
+        "{line}"
+    );
+}
+
+/// Runs `mini-container` as root in a mount namespace of the test's own where /etc/subuid
+/// and /etc/subgid are `subids`: the host's files are never touched.
+fn run_with_subids(root: &TestRoot, subids: &str, args: &[&str]) -> Output {
+    let file = temp_file(root, "subids", subids.as_bytes());
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "mount --bind {f} /etc/subuid && mount --bind {f} /etc/subgid && exec {BIN} --root {r} {a}",
+        f = path_str(&file),
+        r = path_str(&root.path),
+        a = quoted.join(" ")
+    );
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn userns_auto_maps_root_to_a_subordinate_range() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let volume = root.path.join("volume");
+    fs::create_dir(&volume).unwrap();
+    fs::set_permissions(&volume, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let volume_arg = format!("{}:/vol", path_str(&volume));
+    let output = run_with_subids(
+        &root,
+        "root:200000:65536\n",
+        &[
+            "run",
+            "--userns",
+            "auto",
+            "--rootfs",
+            path_str(&rootfs),
+            "-v",
+            &volume_arg,
+            "sh",
+            "-c",
+            "id -u; read a b c < /proc/self/uid_map; echo $a $b $c; stat -c %u /bin/busybox; touch /vol/made /rootfs-made",
+        ],
+    );
+    assert_eq!(ok_stdout(&output), "0\n0 200000 65536\n0\n");
+    let uid = |p: &Path| std::os::unix::fs::MetadataExt::uid(&fs::metadata(p).unwrap());
+    assert_eq!(
+        uid(&volume.join("made")),
+        200000,
+        "root inside is the mapped uid outside"
+    );
+    assert_eq!(
+        uid(&rootfs.join("rootfs-made")),
+        0,
+        "the id-mapped rootfs keeps its owner"
+    );
+}
+
+#[test]
+fn userns_auto_without_subordinate_ids_is_a_clear_error() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let output = run_with_subids(
+        &root,
+        "someone:100000:65536\n",
+        &[
+            "run",
+            "--userns",
+            "auto",
+            "--rootfs",
+            path_str(&rootfs),
+            "true",
+        ],
+    );
+    let line = assert_fails(&output, 125);
+    assert!(line.contains("no subordinate ids for root"), "{line}");
+    let line = assert_fails(&root.run(&["run", "--userns", "private", "true"]), 125);
+    assert!(line.contains("invalid --userns"), "{line}");
+}
