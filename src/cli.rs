@@ -94,9 +94,17 @@ pub struct RunArgs {
     #[arg(long = "network", visible_alias = "net", default_value = "host")]
     pub network: String,
 
+    /// Run a tiny init as PID 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
+
     /// Remove the container when it exits (foreground runs always are)
     #[arg(long)]
     pub rm: bool,
+
+    /// Give the command a new pseudo-terminal, relayed to yours in raw mode
+    #[arg(short = 't', long)]
+    pub tty: bool,
 
     /// Keep stdin open (it always is: stdio is inherited)
     #[arg(short = 'i', long)]

@@ -39,6 +39,11 @@ pub enum Step {
     BringLoopbackUp,
     /// `mkdir -p` the working directory, as Docker does (only in a root filesystem).
     CreateWorkdir(PathBuf),
+    /// `-t`: a new pty from the container's /dev/ptmx as controlling terminal and stdio.
+    OpenTerminal {
+        rows: u16,
+        columns: u16,
+    },
     /// Drop what the container does not get from the bounding set (while still root).
     LimitBoundingSet(LinuxCapabilities),
     /// Resolve `-u` in the container's /etc files and switch to it.
@@ -71,6 +76,7 @@ impl fmt::Display for Step {
             Step::SetHostname(name) => write!(f, "setting hostname {name:?}"),
             Step::BringLoopbackUp => write!(f, "bringing up lo"),
             Step::CreateWorkdir(dir) => write!(f, "creating working directory {}", dir.display()),
+            Step::OpenTerminal { .. } => write!(f, "opening a terminal"),
             Step::LimitBoundingSet(_) => write!(f, "limiting the capability bounding set"),
             Step::SetUser(name) => write!(f, "switching to user {name:?}"),
             Step::SetCapabilities(_) => write!(f, "setting capabilities"),
@@ -89,6 +95,8 @@ struct SetupState {
     home: Option<String>,
     /// The id-mapped root filesystem the runner passed, until it is attached.
     rootfs_tree: Option<std::os::fd::OwnedFd>,
+    /// With `-t`: the pty's master side, for the runner.
+    terminal: Option<std::os::fd::OwnedFd>,
 }
 
 impl Step {
@@ -127,6 +135,10 @@ impl Step {
             Step::BringLoopbackUp => net::bring_loopback_up(),
             Step::CreateWorkdir(dir) => std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating working directory {}", dir.display())),
+            Step::OpenTerminal { rows, columns } => {
+                context.terminal = Some(crate::tty::open_container_terminal(*rows, *columns)?);
+                Ok(())
+            }
             Step::LimitBoundingSet(capabilities) => caps::limit_bounding_set(capabilities),
             Step::SetCapabilities(capabilities) => caps::apply(capabilities),
             Step::SetNoNewPrivileges => {
@@ -224,6 +236,13 @@ impl Plan {
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
         }
+        if process.terminal() == Some(true) {
+            let size = process.console_size();
+            steps.push(Step::OpenTerminal {
+                rows: size.map_or(0, |s| s.height() as u16),
+                columns: size.map_or(0, |s| s.width() as u16),
+            });
+        }
         if let Some(capabilities) = process.capabilities() {
             steps.push(Step::LimitBoundingSet(capabilities.clone()));
         }
@@ -253,8 +272,8 @@ pub fn main() -> i32 {
             return EXIT_SETUP_FAILED;
         }
     };
-    let command = match set_up(&sync) {
-        Ok(Some(command)) => command,
+    let (command, with_init) = match set_up(&sync) {
+        Ok(Some(ready)) => ready,
         Ok(None) => return EXIT_SETUP_FAILED, // the runner is gone
         Err(err) => {
             log::debug!("setup failed: {err:#}");
@@ -270,6 +289,9 @@ pub fn main() -> i32 {
         _ => return EXIT_SETUP_FAILED, // the runner is gone
     }
     log::debug!("executing {:?}", command.args);
+    if with_init {
+        return crate::reaper::run(&command, sync);
+    }
     let failure = command.exec();
     let _ = sync.send_message(&Message::ExecFailed {
         errno: failure.errno as i32,
@@ -278,8 +300,9 @@ pub fn main() -> i32 {
     exec_failure_status(failure.errno)
 }
 
-/// Receives the spec and runs the plan's steps; `None` if the runner went away first.
-fn set_up(sync: &SyncSocket) -> Result<Option<Command>> {
+/// Receives the spec and runs the plan's steps; returns the command and whether `--init`
+/// runs it, or `None` if the runner went away first.
+fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
     let Some(json) = sync.recv_spec()? else {
         return Ok(None);
     };
@@ -300,7 +323,10 @@ fn set_up(sync: &SyncSocket) -> Result<Option<Command>> {
     let mut command = plan.command;
     command.set_default_home(context.home.as_deref().unwrap_or("/root"));
     sync.send_message(&Message::Ready)?;
-    Ok(Some(command))
+    if let Some(master) = context.terminal.take() {
+        sync.send_fd(&master)?;
+    }
+    Ok(Some((command, crate::spec::has_init(&spec))))
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //! returns its exit status. `run` is the three in a row.
 
 use crate::errors::{CommandFailed, exec_failure_status};
+use crate::relay;
 use crate::security::userns::{self, Mappings};
 use crate::sync::{Message, SyncSocket};
-use crate::tty::Foreground;
+use crate::tty::{Foreground, RawMode};
 use crate::{rootfs, spawn};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -18,6 +19,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::OwnedFd;
 
 /// Signals sent to `run` that are passed on to the container's init. Job-control signals
 /// stay with the runner, and faults are never caught.
@@ -73,6 +75,8 @@ pub struct Created {
     child: Child,
     sync: SyncSocket,
     signals: SignalFd,
+    /// With `-t`: the master side of the container's pty.
+    terminal: Option<OwnedFd>,
 }
 
 /// A container whose command is running.
@@ -80,6 +84,7 @@ pub struct Created {
 pub struct Running {
     child: Child,
     signals: SignalFd,
+    terminal: Option<(OwnedFd, RawMode)>,
     // Dropped after the child is reaped: the terminal comes back once the container is gone.
     _foreground: Option<Foreground>,
 }
@@ -88,6 +93,10 @@ pub struct Running {
 /// done its setup. Setup failures come back as the init reported them.
 pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     let maps = Mappings::from_spec(spec);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal() == Some(true));
     let flags = clone_flags(spec)?;
     // Block the forwarded signals and SIGCHLD before the child exists, so none is lost: they
     // are read from a signalfd once the command runs. The child unblocks them before exec.
@@ -96,18 +105,23 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     for signal in FORWARDED_SIGNALS {
         mask.add(signal);
     }
+    if terminal {
+        mask.add(Signal::SIGWINCH);
+    }
     mask.thread_block().context("blocking signals")?;
     let signals =
         SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
 
     let (sync, child_end) = SyncSocket::pair()?;
     log::debug!("cloning the container's init with {flags:?}");
-    let pid = spawn::spawn_init(flags, child_end.as_raw_fd())?;
+    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), !terminal)?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
-    // The init's own process group, set on both sides of the clone so neither races: its
-    // group ids are then valid inside its PID namespace. EACCES: it already exec'd.
-    let _ = nix::unistd::setpgid(pid, pid);
+    if !terminal {
+        // The init's own process group, set on both sides of the clone so neither races:
+        // its group ids are then valid inside its PID namespace. EACCES: it already exec'd.
+        let _ = nix::unistd::setpgid(pid, pid);
+    }
     log::debug!("container init is pid {pid} on the host");
     let mut rootfs_tree = None;
     if let Some(maps) = &maps {
@@ -127,10 +141,19 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     match sync.recv_message()? {
         Some(Message::Ready) => {
             sent?;
+            let terminal = if terminal {
+                Some(
+                    sync.recv_fd()
+                        .context("receiving the container's terminal")?,
+                )
+            } else {
+                None
+            };
             Ok(Created {
                 child,
                 sync,
                 signals,
+                terminal,
             })
         }
         Some(Message::SetupFailed { what, .. }) => {
@@ -153,13 +176,17 @@ impl Created {
 
     /// Lets the init exec the command. Fails with 126/127 when the command cannot be run.
     pub fn start(mut self) -> Result<Running> {
-        let foreground = Foreground::hand_to(self.child.pid);
+        let (foreground, terminal) = match self.terminal.take() {
+            Some(master) => (None, Some((master, RawMode::enter()?))),
+            None => (Foreground::hand_to(self.child.pid), None),
+        };
         self.sync.send_message(&Message::Go)?;
         match self.sync.recv_message()? {
             // The init's end closed on exec: the command runs.
             None => Ok(Running {
                 child: self.child,
                 signals: self.signals,
+                terminal,
                 _foreground: foreground,
             }),
             Some(Message::ExecFailed { errno, what }) => {
@@ -179,37 +206,42 @@ impl Running {
     /// Forwards signals to the container's init until it exits; returns its status
     /// (128+N if signal N killed it).
     pub fn wait(mut self) -> Result<i32> {
+        if let Some((master, _raw)) = self.terminal.take() {
+            let child = &mut self.child;
+            return relay::run(&master, &self.signals, |signo| handle_signal(child, signo));
+        }
         loop {
             let info = match self.signals.read_signal() {
                 Ok(Some(info)) => info,
                 Ok(None) | Err(Errno::EINTR) => continue,
                 Err(err) => return Err(err).context("reading signals"),
             };
-            let signo = info.ssi_signo as i32;
-            if signo == libc::SIGCHLD {
-                if let Some(status) = self.child.reap(Some(WaitPidFlag::WNOHANG))? {
-                    return Ok(status);
-                }
-                continue;
-            }
-            let Ok(signal) = Signal::try_from(signo) else {
-                continue;
-            };
-            log::debug!("forwarding {signal} to the container's init");
-            match kill(self.child.pid, signal) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(err) => log::warn!("forwarding {signal}: {err}"),
+            if let Some(status) = handle_signal(&mut self.child, info.ssi_signo as i32)? {
+                return Ok(status);
             }
         }
     }
 }
 
+/// Handles a signal that reached the runner: SIGCHLD reaps the container's init (its status
+/// once it has exited), anything else is forwarded to it.
+fn handle_signal(child: &mut Child, signo: i32) -> Result<Option<i32>> {
+    if signo == libc::SIGCHLD {
+        return child.reap(Some(WaitPidFlag::WNOHANG));
+    }
+    if let Ok(signal) = Signal::try_from(signo) {
+        log::debug!("forwarding {signal} to the container's init");
+        match kill(child.pid, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(err) => log::warn!("forwarding {signal}: {err}"),
+        }
+    }
+    Ok(None)
+}
+
 /// True when the spec asks for an id-mapped root filesystem.
 pub fn idmaps_rootfs(spec: &Spec) -> bool {
-    spec.annotations()
-        .as_ref()
-        .and_then(|a| a.get(crate::spec::IDMAP_ROOTFS))
-        .is_some_and(|v| v == "true")
+    crate::spec::annotation(spec, crate::spec::IDMAP_ROOTFS)
 }
 
 /// The namespaces to create at clone time. The cgroup namespace is made by the init itself,

@@ -11,6 +11,8 @@ mod init;
 mod launch;
 mod mounts;
 mod net;
+mod reaper;
+mod relay;
 mod rootfs;
 mod security;
 mod spawn;

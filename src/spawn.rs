@@ -35,7 +35,9 @@ const INIT_ARGV1: &CStr = c"child";
 /// on fd 3, and dies with the parent (PR_SET_PDEATHSIG).
 /// With a new user namespace the child waits, before its exec, for the parent's word that
 /// its id maps are written.
-pub fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
+/// Without a terminal of its own the child leads a process group (with one, it makes a
+/// session instead, which a group leader could not).
+pub fn spawn_init(flags: CloneFlags, sync_fd: i32, own_group: bool) -> Result<Pid> {
     let wait_for_maps = flags.contains(CloneFlags::CLONE_NEWUSER);
     // Prepared before the clone: the child may not allocate.
     let sealed = flags
@@ -71,7 +73,7 @@ pub fn spawn_init(flags: CloneFlags, sync_fd: i32) -> Result<Pid> {
         };
     }
     match Errno::result(ret).context("creating the container's namespaces (clone3)")? {
-        0 => exec_init(sync_fd, sealed.as_deref(), wait_for_maps),
+        0 => exec_init(sync_fd, sealed.as_deref(), wait_for_maps, own_group),
         pid => Ok(Pid::from_raw(pid as i32)),
     }
 }
@@ -92,7 +94,7 @@ fn own_binary() -> Option<CString> {
 /// gets hold of /proc/PID/exe of a mini-container process (CVE-2019-5736) finds a read-only
 /// mount and cannot overwrite the host's binary. It costs three mount calls, where a sealed
 /// memfd copy would cost a copy of the whole binary on every start.
-fn exec_init(sync_fd: i32, sealed: Option<&CStr>, wait_for_maps: bool) -> ! {
+fn exec_init(sync_fd: i32, sealed: Option<&CStr>, wait_for_maps: bool, own_group: bool) -> ! {
     let argv = [INIT_ARGV0.as_ptr(), INIT_ARGV1.as_ptr(), std::ptr::null()];
     let none = std::ptr::null::<libc::c_char>();
     // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, setpgid,
@@ -100,7 +102,9 @@ fn exec_init(sync_fd: i32, sealed: Option<&CStr>, wait_for_maps: bool) -> ! {
     // allocates or locks.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::setpgid(0, 0);
+        if own_group {
+            libc::setpgid(0, 0);
+        }
         if wait_for_maps {
             let mut mapped = [0u8; 1];
             if libc::read(sync_fd, mapped.as_mut_ptr().cast(), 1) != 1 {

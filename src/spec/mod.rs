@@ -9,12 +9,29 @@ use crate::security::userns;
 use anyhow::{Context, Result, bail};
 use env::{parse_env_flag, read_env_file, set_env};
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// Annotation set when the root filesystem is to be id-mapped into the container's user
 /// namespace (root with --userns auto): the runner makes the mapped mount, the init
 /// attaches it.
 pub const IDMAP_ROOTFS: &str = "org.mini-container.rootfs.idmap";
+
+/// Annotation set by `--init`: the container's PID 1 is mini-container's own tiny init.
+pub const INIT: &str = "org.mini-container.init";
+
+/// True when the spec asks for the built-in init.
+pub fn has_init(spec: &Spec) -> bool {
+    annotation(spec, INIT)
+}
+
+/// True when the spec's annotation `key` is "true".
+pub fn annotation(spec: &Spec, key: &str) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v == "true")
+}
 
 /// The PATH every container starts with, as in Docker.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -124,8 +141,25 @@ pub fn build(
     let capabilities =
         crate::security::caps::compute(&args.cap_add, &args.cap_drop, args.privileged)?;
 
+    if args.tty {
+        crate::tty::check_stdin_is_a_terminal()?;
+        if !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".to_string());
+        }
+    }
+
     let mut process = Process::default();
-    process.set_terminal(Some(false));
+    process.set_terminal(Some(args.tty));
+    if args.tty
+        && let Some(size) = crate::tty::window_size(std::io::stdin().as_fd())
+    {
+        let console = oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(size.ws_row))
+            .width(u64::from(size.ws_col))
+            .build()
+            .context("recording the terminal size")?;
+        process.set_console_size(Some(console));
+    }
     process.set_user(user);
     process.set_args(Some(args.command.clone()));
     process.set_env(Some(env));
@@ -170,11 +204,13 @@ pub fn build(
     spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
     spec.set_linux(Some(linux));
-    spec.set_annotations(idmap_rootfs.then(|| {
-        [(IDMAP_ROOTFS.to_string(), "true".to_string())]
+    let annotations: std::collections::HashMap<String, String> =
+        [(IDMAP_ROOTFS, idmap_rootfs), (INIT, args.init)]
             .into_iter()
-            .collect()
-    }));
+            .filter(|(_, on)| *on)
+            .map(|(key, _)| (key.to_string(), "true".to_string()))
+            .collect();
+    spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     Ok(spec)
 }
 
