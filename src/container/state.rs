@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Paths {
     /// Running containers' state: /run/mini-container, or `<--root>/run`.
     pub state: PathBuf,
+    /// Images and layers: /var/lib/mini-container, or `<--root>/lib`.
+    pub storage: PathBuf,
 }
 
 impl Paths {
@@ -24,9 +26,11 @@ impl Paths {
         match root {
             Some(root) => Paths {
                 state: root.join("run"),
+                storage: root.join("lib"),
             },
             None => Paths {
                 state: PathBuf::from("/run/mini-container"),
+                storage: PathBuf::from("/var/lib/mini-container"),
             },
         }
     }
@@ -45,6 +49,9 @@ pub struct State {
     pub pid: Option<i32>,
     /// Seconds since the epoch.
     pub created: u64,
+    /// The id of the image the container runs (`run --image`), which `rmi` then refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 const NAMES_DIR: &str = "names";
@@ -94,6 +101,7 @@ impl StateDir {
                 runner_pid: std::process::id(),
                 pid: None,
                 created,
+                image: None,
             },
             _lock: lock,
         };
@@ -229,6 +237,19 @@ pub fn remove_stale(paths: &Paths) {
             let _ = fs::remove_file(&link);
         }
     }
+}
+
+/// The states of the containers whose runners are alive.
+pub fn live_states(paths: &Paths) -> Vec<State> {
+    let Ok(entries) = fs::read_dir(&paths.state) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name() != NAMES_DIR && is_locked(&entry.path()))
+        .filter_map(|entry| fs::read(entry.path().join(STATE_FILE)).ok())
+        .filter_map(|json| serde_json::from_slice(&json).ok())
+        .collect()
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {
