@@ -367,3 +367,179 @@ fn rmi_untags_and_removes_what_no_image_uses() {
     ok_stdout(&root.run(&["rmi", "two:v2"]));
     assert_store_empty(&root);
 }
+
+/// Checks an image loaded from the umoci-built layout: its config, and its two layers stacked.
+fn assert_two_layer_busybox(root: &TestRoot, image: &str) {
+    let json = inspect(root, image);
+    let config = &json["Config"];
+    assert_eq!(config["Cmd"], serde_json::json!(["sh"]), "{json}");
+    assert!(
+        config["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"GREETING=hi".into()),
+        "{json}"
+    );
+    assert_eq!(config["WorkingDir"], "/opt");
+    assert_eq!(config["User"], "0:0");
+    assert!(config["ExposedPorts"]["80/tcp"].is_object(), "{json}");
+    let dirs = lower_dirs(root, image);
+    assert_eq!(dirs.len(), 2, "{json}");
+    // The bottom layer alone still has what the top one deletes.
+    assert_busybox_tree(&dirs[1]);
+    assert_eq!(
+        fs::read_to_string(dirs[1].join("opt/dir/a")).unwrap(),
+        "a\n"
+    );
+    let view = stacked_view(&dirs, &root.path.join("mnt"));
+    for present in ["./bin/busybox", "./bin/sh", "./etc/second", "./opt/dir/b"] {
+        assert!(
+            view.lines().any(|l| l == present),
+            "{present} missing:\n{view}"
+        );
+    }
+    for deleted in ["./etc/hello", "./opt/dir/a"] {
+        assert!(
+            !view.lines().any(|l| l == deleted),
+            "{deleted} not deleted:\n{view}"
+        );
+    }
+    assert!(
+        view.contains("second layer\nb\nbusybox-identical"),
+        "{view}"
+    );
+}
+
+#[test]
+fn load_reads_oci_layouts_docker_archives_and_oci_archives() {
+    let root = TestRoot::new();
+    let layout = umoci_layout(&root.path, "busybox");
+    let l = path_string(&layout);
+    let docker_archive = root.path.join("docker.tar");
+    let oci_archive = root.path.join("oci.tar");
+    sh(&format!(
+        "skopeo copy -q oci:{l}:busybox docker-archive:{}:busybox:saved",
+        docker_archive.display()
+    ));
+    sh(&format!(
+        "skopeo copy -q oci:{l}:busybox oci-archive:{}:busybox:oci",
+        oci_archive.display()
+    ));
+
+    let out = ok_stdout(&root.run(&["load", "-i", &l]));
+    assert_eq!(out, "Loaded image: busybox:latest\n");
+    assert_two_layer_busybox(&root, "busybox");
+
+    let out = ok_stdout(&root.run(&["load", "-i", path_str(&docker_archive)]));
+    assert_eq!(out, "Loaded image: busybox:saved\n");
+    assert_two_layer_busybox(&root, "busybox:saved");
+
+    let out = ok_stdout(&root.run(&["load", "--input", path_str(&oci_archive)]));
+    assert_eq!(out, "Loaded image: busybox:oci\n");
+    assert_two_layer_busybox(&root, "busybox:oci");
+
+    // A compressed archive on stdin, named by --tag.
+    sh(&format!("gzip -k {}", docker_archive.display()));
+    let gz = fs::read(docker_archive.with_extension("tar.gz")).unwrap();
+    let out = ok_stdout(&root.run_with_input(&["load", "--tag", "renamed:v1"], &gz));
+    assert_eq!(out, "Loaded image: renamed:v1\n");
+
+    // One image, one set of layers, four names.
+    let ids = ok_stdout(&root.run(&["images", "-q"]));
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert_eq!(store_entries(&root, "layers").len(), 2);
+    assert_eq!(store_entries(&root, "tmp"), Vec::<String>::new());
+    let listing = ok_stdout(&root.run(&["images"]));
+    assert_eq!(listing.lines().count(), 5, "{listing}");
+
+    // Removing three names keeps the image; the last removes it all.
+    for name in ["busybox:saved", "busybox:oci", "renamed:v1"] {
+        let out = ok_stdout(&root.run(&["rmi", name]));
+        assert!(!out.contains("Deleted"), "{out}");
+    }
+    let out = ok_stdout(&root.run(&["rmi", "busybox"]));
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_store_empty(&root);
+}
+
+#[test]
+fn rmi_by_id_of_an_image_with_several_names_needs_force() {
+    let root = TestRoot::new();
+    let layout = umoci_layout(&root.path, "busybox");
+    let l = path_string(&layout);
+    ok_stdout(&root.run(&["load", "-i", &l]));
+    ok_stdout(&root.run(&["load", "-i", &l, "--tag", "other"]));
+    let id = ok_stdout(&root.run(&["images", "-q"]));
+    let line = assert_fails(&root.run(&["rmi", id.trim()]), 125);
+    assert!(line.contains("must be forced"), "{line}");
+    let out = ok_stdout(&root.run(&["rmi", "-f", id.trim()]));
+    assert!(
+        out.contains("Untagged: busybox:latest\nUntagged: other:latest\nDeleted:"),
+        "{out}"
+    );
+    assert_store_empty(&root);
+}
+
+#[test]
+fn load_refuses_tampered_and_hostile_archives() {
+    let root = TestRoot::new();
+    let layout = umoci_layout(&root.path, "busybox");
+    // A layer blob changed after the manifest was written.
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let top = blob(manifest["layers"][1]["digest"].as_str().unwrap());
+    let original = fs::read(&top).unwrap();
+    sh(&format!(
+        "zcat {0} > {0}.plain && echo x >> {0}.plain && gzip -c {0}.plain > {0}",
+        top.display()
+    ));
+    let line = assert_fails(&root.run(&["load", "-i", path_str(&layout)]), 125);
+    assert!(line.starts_with("mini-container: load: "), "{line}");
+    assert!(line.contains("does not match its DiffID"), "{line}");
+    // The bottom layer was complete and verified: it stays, for the next load to reuse; the
+    // image is not there, and neither is any work.
+    assert_eq!(
+        ok_stdout(&root.run(&["images", "-q"])),
+        "",
+        "no image named"
+    );
+    assert_eq!(store_entries(&root, "layers").len(), 1);
+    assert_eq!(store_entries(&root, "tmp"), Vec::<String>::new());
+    fs::write(&top, original).unwrap();
+    ok_stdout(&root.run(&["load", "-i", path_str(&layout)]));
+    assert_two_layer_busybox(&root, "busybox");
+    ok_stdout(&root.run(&["rmi", "busybox"]));
+    assert_store_empty(&root);
+
+    // docker save archives whose manifest.json points outside, directly or by a symlink.
+    let victim = root.path.join("victim.tar");
+    fs::write(&victim, raw_tar(&[RawEntry::file("stolen", b"host file")])).unwrap();
+    let v = path_string(&victim);
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
+    for (layer_path, extra) in [
+        (v.clone(), None),
+        ("../../../../../../victim.tar".to_string(), None),
+        (
+            "layer.tar".to_string(),
+            Some(RawEntry::symlink("layer.tar", &v)),
+        ),
+    ] {
+        let manifest = format!(
+            r#"[{{"Config":"config.json","RepoTags":["evil:1"],"Layers":["{layer_path}"]}}]"#
+        );
+        let mut entries = vec![
+            RawEntry::file("manifest.json", manifest.as_bytes()),
+            RawEntry::file("config.json", config),
+        ];
+        entries.extend(extra);
+        let archive = temp_file(&root, "evil.tar", &raw_tar(&entries));
+        let line = assert_fails(&root.run(&["load", "-i", path_str(&archive)]), 125);
+        assert!(line.contains("No such file or directory"), "{line}");
+        assert_store_empty(&root);
+    }
+}

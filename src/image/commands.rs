@@ -1,15 +1,26 @@
 //! The image commands as the CLI calls them: each parses its arguments, works on the store
 //! and prints what Docker prints.
 
+use super::archive;
 use super::config::{ImageConfig, RootFs, host_architecture};
 use super::reference::Reference;
 use super::store::Store;
 use super::{containers_using, find, time};
-use crate::cli::{ImagesArgs, ImportArgs, RmiArgs};
+use crate::cli::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs};
 use crate::container::state::Paths;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::io::{Read, Write};
+
+/// Prints a line on stdout; a reader that went away (`images | head -1`) is not an error.
+fn emit(line: &str) -> Result<()> {
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("writing to stdout")
+        }
+        _ => Ok(()),
+    }
+}
 
 /// `import FILE|- NAME[:TAG]`: a root filesystem tarball (plain, gzip or zstd) as a one-layer
 /// image with an empty config.
@@ -53,7 +64,7 @@ pub fn import(paths: &Paths, args: &ImportArgs) -> Result<i32> {
         .lock()?
         .tag(&[reference.to_string()], &id)
         .context("import")?;
-    println!("{id}");
+    emit(id.as_str())?;
     Ok(0)
 }
 
@@ -98,12 +109,11 @@ pub fn images(paths: &Paths, args: &ImagesArgs) -> Result<i32> {
         ));
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut out = std::io::stdout().lock();
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
         for (_, row) in &rows {
             if seen.insert(row[2].clone()) {
-                writeln!(out, "{}", row[2])?;
+                emit(&row[2])?;
             }
         }
         return Ok(0);
@@ -124,7 +134,7 @@ pub fn images(paths: &Paths, args: &ImagesArgs) -> Result<i32> {
                 line.push_str(&format!("{cell:<width$}   ", width = widths[i]));
             }
         }
-        writeln!(out, "{line}")?;
+        emit(&line)?;
     }
     Ok(0)
 }
@@ -156,13 +166,13 @@ pub fn rmi(paths: &Paths, args: &RmiArgs) -> Result<i32> {
             index.remove(name);
             let reference = Reference::parse(name)?;
             let tag = reference.tag.clone().unwrap_or_default();
-            println!("Untagged: {}:{tag}", reference.familiar_name());
+            emit(&format!("Untagged: {}:{tag}", reference.familiar_name()))?;
         }
         lock.write_index(&index).context("rmi")?;
         if last_name {
             lock.collect_garbage(std::slice::from_ref(&found.id))
                 .context("rmi")?;
-            println!("Deleted: {}", found.id);
+            emit(&format!("Deleted: {}", found.id))?;
         }
     }
     Ok(0)
@@ -193,13 +203,54 @@ pub fn inspect(paths: &Paths, images: &[String]) -> Result<i32> {
         }));
     }
     let json = serde_json::to_string_pretty(&out).context("serializing")?;
-    println!("{json}");
+    emit(&json)?;
     Ok(0)
 }
 
-/// `load [-i FILE|DIR] [--tag NAME[:TAG]]`.
-pub fn load(_paths: &Paths, _args: &crate::cli::LoadArgs) -> Result<i32> {
-    bail!("load: not implemented yet")
+/// `load [-i FILE|DIR] [--tag NAME[:TAG]]`: prints `Loaded image: NAME:TAG` for each name.
+pub fn load(paths: &Paths, args: &LoadArgs) -> Result<i32> {
+    let tag = match &args.tag {
+        Some(tag) => Some(Reference::parse(tag).context("load: --tag")?.to_string()),
+        None => None,
+    };
+    let store = Store::open(&paths.storage)?;
+    let input = args.input.as_deref().unwrap_or("-");
+    let shown = if input == "-" { "stdin" } else { input };
+    let mut loaded = archive::load(&store, input).with_context(|| format!("load: {shown}"))?;
+    if loaded.is_empty() {
+        bail!("load: {shown}: no image in it");
+    }
+    if let Some(tag) = tag {
+        if loaded.len() > 1 {
+            bail!(
+                "load: --tag: {shown} holds {} images, --tag names one",
+                loaded.len()
+            );
+        }
+        loaded[0].names = vec![tag];
+    }
+    let lock = store.lock()?;
+    for image in &loaded {
+        if image.names.is_empty() {
+            bail!(
+                "load: {shown}: the image {} has no name: give it one with --tag NAME[:TAG]",
+                image.id.short()
+            );
+        }
+        lock.tag(&image.names, &image.id)
+            .with_context(|| format!("load: {shown}"))?;
+        for name in &image.names {
+            if !args.quiet {
+                let reference = Reference::parse(name)?;
+                let tag = reference.tag.clone().unwrap_or_default();
+                emit(&format!(
+                    "Loaded image: {}:{tag}",
+                    reference.familiar_name()
+                ))?;
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `pull NAME[:TAG|@DIGEST]`.

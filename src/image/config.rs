@@ -8,6 +8,11 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+
 /// An image config (`application/vnd.oci.image.config.v1+json`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageConfig {
@@ -55,6 +60,48 @@ impl ImageConfig {
     }
 }
 
+/// A content descriptor: what a manifest or index points at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// An image manifest (OCI or Docker schema 2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// An image index or a Docker manifest list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
+}
+
+/// Whether a descriptor's media type is an index (or manifest list).
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+}
+
 /// The OCI name of the machine's architecture (`amd64`, `arm64`...).
 pub fn host_architecture() -> &'static str {
     match std::env::consts::ARCH {
@@ -65,6 +112,17 @@ pub fn host_architecture() -> &'static str {
         "loongarch64" => "loong64",
         other => other,
     }
+}
+
+/// Picks the manifest for this machine (linux and its architecture) from an index.
+pub fn choose_platform(index: &Index) -> Option<&Descriptor> {
+    let arch = host_architecture();
+    index.manifests.iter().find(|d| {
+        !is_index(&d.media_type)
+            && d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+    })
 }
 
 #[cfg(test)]
@@ -84,5 +142,23 @@ mod tests {
         assert_eq!(config.config.user.as_deref(), Some("1:2"));
         assert!(config.config.exposed_ports.unwrap().contains_key("80/tcp"));
         assert_eq!(config.rootfs.diff_ids.len(), 1);
+    }
+
+    #[test]
+    fn chooses_the_host_platform() {
+        let d = |arch: &str| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+                "digest": format!("sha256:{}", "0".repeat(63) + &arch.len().to_string()),
+                "platform": {"architecture": arch, "os": "linux"}})
+        };
+        let index: Index = serde_json::from_value(serde_json::json!({
+            "manifests": [d("s390x"), d(host_architecture()), d("riscv64")]
+        }))
+        .unwrap();
+        let chosen = choose_platform(&index).unwrap();
+        assert_eq!(
+            chosen.platform.as_ref().unwrap().architecture,
+            host_architecture()
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod reference;
 pub mod store;
 
+mod archive;
 mod compress;
 mod extract;
 mod time;

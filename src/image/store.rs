@@ -341,6 +341,12 @@ impl IndexLock<'_> {
     }
 }
 
+impl WorkDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for WorkDir {
     fn drop(&mut self) {
         if let Err(err) = fs::remove_dir_all(&self.path)

@@ -179,3 +179,58 @@ pub fn raw_tar(entries: &[RawEntry]) -> Vec<u8> {
 pub fn path_string(path: &Path) -> String {
     path_str(path).to_string()
 }
+
+/// A two-layer busybox image built by umoci in the OCI layout `<dir>/layout`, tagged `tag`:
+/// the first layer holds the busybox root filesystem plus /opt/dir/a, the second deletes
+/// /etc/hello and /opt/dir/a (whiteouts) and adds /etc/second and /opt/dir/b. Its config:
+/// Cmd sh, Env GREETING=hi, WorkingDir /opt, User 0:0, ExposedPorts 80/tcp.
+pub fn umoci_layout(dir: &Path, tag: &str) -> PathBuf {
+    let layout = dir.join("layout");
+    let bundle = dir.join("bundle");
+    let (l, b) = (path_string(&layout), path_string(&bundle));
+    sh(&format!(
+        "umoci init --layout '{l}' && umoci new --image '{l}:{tag}'"
+    ));
+    sh(&format!("umoci unpack --image '{l}:{tag}' '{b}'"));
+    busybox_rootfs(&bundle.join("rootfs"));
+    fs::create_dir_all(bundle.join("rootfs/opt/dir")).unwrap();
+    fs::write(bundle.join("rootfs/opt/dir/a"), "a\n").unwrap();
+    sh(&format!(
+        "umoci repack --image '{l}:{tag}' '{b}' && rm -rf '{b}'"
+    ));
+    sh(&format!("umoci unpack --image '{l}:{tag}' '{b}'"));
+    fs::remove_file(bundle.join("rootfs/etc/hello")).unwrap();
+    fs::remove_file(bundle.join("rootfs/opt/dir/a")).unwrap();
+    fs::write(bundle.join("rootfs/etc/second"), "second layer\n").unwrap();
+    fs::write(bundle.join("rootfs/opt/dir/b"), "b\n").unwrap();
+    sh(&format!(
+        "umoci repack --image '{l}:{tag}' '{b}' && rm -rf '{b}'"
+    ));
+    sh(&format!(
+        "umoci config --image '{l}:{tag}' --config.cmd sh --config.env GREETING=hi \
+         --config.workingdir /opt --config.user 0:0 --config.exposedports 80/tcp"
+    ));
+    layout
+}
+
+/// What a container of the image would see: the layers stacked by overlayfs (in a private
+/// mount namespace, so nothing can leak), listed with `find` and the files' contents.
+pub fn stacked_view(lower_dirs: &[PathBuf], mountpoint: &Path) -> String {
+    fs::create_dir_all(mountpoint).unwrap();
+    let lower: Vec<String> = lower_dirs.iter().map(|p| path_string(p)).collect();
+    let m = path_string(mountpoint);
+    let lowerdir = if lower.len() == 1 {
+        // overlayfs wants two layers at least without an upper dir: add an empty one.
+        let empty = mountpoint.with_extension("empty");
+        fs::create_dir_all(&empty).unwrap();
+        format!("{}:{}", lower[0], path_string(&empty))
+    } else {
+        lower.join(":")
+    };
+    sh(&format!(
+        "unshare --mount --propagation private sh -c \
+         'mount -t overlay overlay -o ro,lowerdir={lowerdir} {m} && cd {m} && \
+          find . | sort && cat etc/hello etc/second opt/dir/a opt/dir/b 2>/dev/null; \
+          cmp bin/busybox /bin/busybox && echo busybox-identical; true'"
+    ))
+}
