@@ -543,3 +543,185 @@ fn load_refuses_tampered_and_hostile_archives() {
         assert_store_empty(&root);
     }
 }
+
+#[test]
+fn pull_chooses_the_host_platform_from_a_manifest_list() {
+    let root = TestRoot::new();
+    let registry = common::registry::Registry::start(&root.path.join("registry"));
+    let layout = umoci_layout(&root.path, "busybox");
+    umoci_other_image(&layout, "other");
+    let wrong = if host_arch() == "s390x" {
+        "ppc64le"
+    } else {
+        "s390x"
+    };
+    add_platform_index(
+        &layout,
+        "multi",
+        &[
+            ("other", wrong),
+            ("busybox", host_arch()),
+            ("other", "riscv64"),
+        ],
+    );
+    registry.push(&layout, "multi", "tools/busybox:multi");
+    // The registry now serves a manifest list.
+    let name = format!("{}/tools/busybox:multi", registry.addr);
+
+    let output = root.run(&["pull", &name]);
+    assert_eq!(ok_stdout(&output), format!("{name}\n"));
+    let progress = stderr(&output);
+    assert!(
+        progress.starts_with("multi: Pulling from tools/busybox\n"),
+        "{progress}"
+    );
+    assert_eq!(progress.matches(": Pull complete").count(), 2, "{progress}");
+    assert!(
+        !progress.contains('\r'),
+        "no progress bars when stderr is not a terminal"
+    );
+    assert_two_layer_busybox(&root, &name);
+    let view = stacked_view(&lower_dirs(&root, &name), &root.path.join("mnt2"));
+    assert!(
+        !view.contains("./other"),
+        "the wrong platform's image: {view}"
+    );
+
+    // Pulled again: nothing downloaded.
+    let again = stderr(&root.run(&["pull", &name]));
+    assert_eq!(again.matches(": Already exists").count(), 2, "{again}");
+    let listing = ok_stdout(&root.run(&["images"]));
+    assert!(
+        listing.contains(&format!("{}/tools/busybox   multi ", registry.addr)),
+        "{listing}"
+    );
+    ok_stdout(&root.run(&["rmi", &name]));
+    assert_store_empty(&root);
+}
+
+#[test]
+fn pull_reads_zstd_layers_and_pins_digests() {
+    let root = TestRoot::new();
+    let registry = common::registry::Registry::start(&root.path.join("registry"));
+    let layout = umoci_layout(&root.path, "busybox");
+    sh(&format!(
+        "skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format zstd \
+         oci:{}:busybox docker://{}/busybox:zstd",
+        layout.display(),
+        registry.addr
+    ));
+    let name = format!("{}/busybox:zstd", registry.addr);
+    let raw = sh(&format!(
+        "skopeo inspect --raw --tls-verify=false docker://{name}"
+    ));
+    assert_eq!(raw.matches("tar+zstd").count(), 2, "zstd layers: {raw}");
+    ok_stdout(&root.run(&["pull", "-q", &name]));
+    assert_two_layer_busybox(&root, &name);
+    let digest = sh(&format!(
+        "skopeo inspect --tls-verify=false --format '{{{{.Digest}}}}' docker://{name}"
+    ));
+    let pinned = format!("{}/busybox@{}", registry.addr, digest.trim());
+    ok_stdout(&root.run(&["pull", "-q", &pinned]));
+    assert_two_layer_busybox(&root, &pinned);
+    // On a terminal, progress bars (script(1) gives the pull a pty).
+    ok_stdout(&root.run(&["rmi", &name, &pinned]));
+    assert_store_empty(&root);
+    let typescript = sh(&format!(
+        "script -qec '{BIN} --root {} pull {name}' /dev/null",
+        root.path.display()
+    ));
+    assert!(typescript.contains("Downloading ["), "{typescript}");
+    assert!(typescript.contains(": Pull complete"), "{typescript}");
+    let line = assert_fails(
+        &root.run(&["pull", &format!("{}/busybox:nosuch", registry.addr)]),
+        125,
+    );
+    assert!(line.contains("404 Not Found (manifest unknown)"), "{line}");
+    let line = assert_fails(&root.run(&["pull", "busybox"]), 125);
+    assert!(
+        line.contains("only registries on a loopback address"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_pull_killed_halfway_leaves_a_store_the_next_pull_completes() {
+    let root = TestRoot::new();
+    let registry = common::registry::Registry::start(&root.path.join("registry"));
+    let layout = umoci_layout(&root.path, "busybox");
+    umoci_add_big_layer(&layout, "busybox", 4 << 20);
+    registry.push(&layout, "busybox", "busybox:big");
+    // The proxy passes the manifest, the config and the first two layers, then holds the
+    // third (4 MB of random bytes) back halfway.
+    let descriptor = layout_descriptor(&layout, "busybox");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(&descriptor["digest"].as_str().unwrap()[7..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let sizes: Vec<u64> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes.len(), 3);
+    let proxy = common::registry::Proxy::start(&registry.addr);
+    proxy.budget.store(
+        sizes[0] + sizes[1] + sizes[2] / 2,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    proxy.stall.store(true, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("{}/busybox:big", proxy.addr);
+
+    let mut pull = spawn(&root, &["pull", &name]);
+    let stalled = wait_until(std::time::Duration::from_secs(30), || {
+        proxy
+            .stalled
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then_some(())
+    });
+    assert!(stalled.is_some(), "the download never reached the stall");
+    // SIGKILL, by the pid of the pull this test started: no chance to clean up.
+    pull.kill().unwrap();
+    pull.wait().unwrap();
+    assert_eq!(
+        ok_stdout(&root.run(&["images", "-q"])),
+        "",
+        "no image after the interrupted pull"
+    );
+    assert_eq!(
+        store_entries(&root, "layers").len(),
+        2,
+        "the complete layers stay"
+    );
+    let line = assert_fails(&root.run(&["image", "inspect", &name]), 125);
+    assert!(line.contains("no such image"), "{line}");
+
+    proxy
+        .stall
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let output = root.run(&["pull", &name]);
+    ok_stdout(&output);
+    let progress = stderr(&output);
+    assert_eq!(
+        progress.matches(": Already exists").count(),
+        2,
+        "{progress}"
+    );
+    assert_eq!(progress.matches(": Pull complete").count(), 1, "{progress}");
+    assert_eq!(
+        store_entries(&root, "tmp"),
+        Vec::<String>::new(),
+        "the killed pull's work is gone"
+    );
+    let dirs = lower_dirs(&root, &name);
+    assert_eq!(dirs.len(), 3);
+    assert_eq!(fs::metadata(dirs[0].join("big")).unwrap().len(), 4 << 20);
+    ok_stdout(&root.run(&["rmi", &name]));
+    assert_store_empty(&root);
+}

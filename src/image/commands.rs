@@ -4,9 +4,10 @@
 use super::archive;
 use super::config::{ImageConfig, RootFs, host_architecture};
 use super::reference::Reference;
+use super::registry::{self, Report};
 use super::store::Store;
 use super::{containers_using, find, time};
-use crate::cli::{ImagesArgs, ImportArgs, LoadArgs, RmiArgs};
+use crate::cli::{ImagesArgs, ImportArgs, LoadArgs, PullArgs, RmiArgs};
 use crate::container::state::Paths;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
@@ -253,7 +254,18 @@ pub fn load(paths: &Paths, args: &LoadArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `pull NAME[:TAG|@DIGEST]`.
-pub fn pull(_paths: &Paths, _args: &crate::cli::PullArgs) -> Result<i32> {
-    bail!("pull: not implemented yet")
+/// `pull NAME[:TAG|@DIGEST]`: progress on stderr, the image's full name on stdout.
+pub fn pull(paths: &Paths, args: &PullArgs) -> Result<i32> {
+    let reference = Reference::parse(&args.reference).context("pull")?;
+    let store = Store::open(&paths.storage)?;
+    let report = registry::Stderr { quiet: args.quiet };
+    let id = registry::pull(&store, &reference, &report)
+        .with_context(|| format!("pull {}", args.reference))?;
+    store
+        .lock()?
+        .tag(&[reference.to_string()], &id)
+        .with_context(|| format!("pull {}", args.reference))?;
+    report.line(&format!("Status: Downloaded image for {reference}"));
+    emit(&reference.to_string())?;
+    Ok(0)
 }

@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -147,7 +149,7 @@ mod tests {
     #[test]
     fn chooses_the_host_platform() {
         let d = |arch: &str| {
-            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+            serde_json::json!({"mediaType": OCI_MANIFEST, "size": 1,
                 "digest": format!("sha256:{}", "0".repeat(63) + &arch.len().to_string()),
                 "platform": {"architecture": arch, "os": "linux"}})
         };

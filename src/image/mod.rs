@@ -11,6 +11,7 @@ pub mod store;
 mod archive;
 mod compress;
 mod extract;
+mod registry;
 mod time;
 
 use crate::container::state::Paths;

@@ -100,6 +100,18 @@ impl Reference {
         }
     }
 
+    /// Whether the registry is on this machine: spoken to over plain HTTP.
+    pub fn registry_is_loopback(&self) -> bool {
+        let host = match self.registry.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => self.registry.split(':').next().unwrap_or(""),
+        };
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The full repository name: `docker.io/library/busybox`.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
@@ -212,6 +224,25 @@ mod tests {
             Reference::parse("busybox").unwrap().familiar_name(),
             "busybox"
         );
+    }
+
+    #[test]
+    fn loopback_registries() {
+        for (text, loopback) in [
+            ("127.0.0.1:5000/a", true),
+            ("localhost:5000/a", true),
+            ("[::1]:5000/a", true),
+            ("127.1.2.3/a", true),
+            ("busybox", false),
+            ("quay.io/a/b", false),
+            ("10.0.0.1:5000/a", false),
+        ] {
+            assert_eq!(
+                Reference::parse(text).unwrap().registry_is_loopback(),
+                loopback,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -234,3 +234,88 @@ pub fn stacked_view(lower_dirs: &[PathBuf], mountpoint: &Path) -> String {
           cmp bin/busybox /bin/busybox && echo busybox-identical; true'"
     ))
 }
+
+/// The architecture name OCI platforms use for this machine.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The descriptor `index.json` of a layout holds for `tag`.
+pub fn layout_descriptor(layout: &Path, tag: &str) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in {index}"))
+        .clone()
+}
+
+/// Adds to the layout an image index tagged `tag` (a manifest list, for the registry) whose
+/// entries are the manifests of `entries` (tag, architecture).
+pub fn add_platform_index(layout: &Path, tag: &str, entries: &[(&str, &str)]) {
+    let manifests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(image, arch)| {
+            let d = layout_descriptor(layout, image);
+            serde_json::json!({
+                "mediaType": d["mediaType"], "digest": d["digest"], "size": d["size"],
+                "platform": {"architecture": arch, "os": "linux"}
+            })
+        })
+        .collect();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let digest = sh(&format!(
+        "printf '%s' '{}' | sha256sum | cut -d' ' -f1",
+        String::from_utf8(nested.clone()).unwrap()
+    ));
+    let digest = digest.trim();
+    fs::write(layout.join("blobs/sha256").join(digest), &nested).unwrap();
+    let path = layout.join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{digest}"),
+            "size": nested.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }));
+    fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Adds a one-layer image tagged `tag` holding only /other to an umoci layout.
+pub fn umoci_other_image(layout: &Path, tag: &str) {
+    let bundle = layout.with_file_name("bundle-other");
+    let (l, b) = (path_string(layout), path_string(&bundle));
+    sh(&format!(
+        "umoci new --image '{l}:{tag}' && umoci unpack --image '{l}:{tag}' '{b}'"
+    ));
+    fs::write(bundle.join("rootfs/other"), "the wrong platform\n").unwrap();
+    sh(&format!(
+        "umoci repack --image '{l}:{tag}' '{b}' && rm -rf '{b}'"
+    ));
+}
+
+/// Adds a third layer with `size` random (incompressible) bytes in /big to image `tag`.
+pub fn umoci_add_big_layer(layout: &Path, tag: &str, size: usize) {
+    let bundle = layout.with_file_name("bundle-big");
+    let (l, b) = (path_string(layout), path_string(&bundle));
+    sh(&format!("umoci unpack --image '{l}:{tag}' '{b}'"));
+    sh(&format!("head -c {size} /dev/urandom > '{b}/rootfs/big'"));
+    sh(&format!(
+        "umoci repack --image '{l}:{tag}' '{b}' && rm -rf '{b}'"
+    ));
+}
