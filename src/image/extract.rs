@@ -132,7 +132,10 @@ impl Extractor {
         }
         let xattrs = self.xattrs(entry)?;
         let header = entry.header();
-        let mode = Mode::from_bits_truncate(header.mode().context("reading the mode")? & 0o7777);
+        let mode = numeric(&header.as_old().mode, header.mode().map(u64::from))
+            .context("reading the mode")? as u32
+            & 0o7777;
+        let mode = Mode::from_bits_truncate(mode);
         let old = header.as_old();
         let owner = (
             Uid::from_raw(numeric(&old.uid, header.uid()).context("reading the owner")? as u32),
@@ -371,18 +374,26 @@ impl Extractor {
         Ok((dir, name))
     }
 
-    /// Sets directory times, now that nothing more is written into them.
+    /// Sets directory times, now that nothing more is written into them. A directory that a
+    /// later entry replaced (by a symbolic link, say) is skipped, never followed.
     fn finish(&mut self) -> Result<()> {
         for (path, mtime) in std::mem::take(&mut self.dir_times).into_iter().rev() {
-            let (parent, name) = self.open_parent(&path, false)?;
-            utimensat(
-                &parent,
-                name.as_os_str(),
-                &mtime,
-                &mtime,
-                UtimensatFlags::NoFollowSymlink,
-            )
-            .with_context(|| format!("setting the times of {}", path.display()))?;
+            let result = self.open_parent(&path, false).and_then(|(parent, name)| {
+                match stat_at(&parent, &name)? {
+                    Some(st) if is_type(&st, SFlag::S_IFDIR) => utimensat(
+                        &parent,
+                        name.as_os_str(),
+                        &mtime,
+                        &mtime,
+                        UtimensatFlags::NoFollowSymlink,
+                    )
+                    .map_err(Into::into),
+                    _ => Ok(()),
+                }
+            });
+            if let Err(err) = result {
+                log::warn!("not setting the times of {}: {err:#}", path.display());
+            }
         }
         Ok(())
     }
@@ -493,5 +504,40 @@ fn ignore_enotsup(errno: Errno) -> nix::Result<()> {
     match errno {
         Errno::ENOTSUP => Ok(()),
         other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_replaced_by_a_symlink_is_not_followed_for_its_times() {
+        let dest = std::env::temp_dir().join(format!("mc-extract-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::create_dir_all(&dest).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        builder.append_data(&mut dir, "d", &b""[..]).unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(EntryType::Symlink);
+        link.set_size(0);
+        builder.append_link(&mut link, "d", "/").unwrap();
+        let archive = builder.into_inner().unwrap();
+        unpack(&archive[..], &dest, Kind::Files).unwrap();
+        assert_eq!(std::fs::read_link(dest.join("d")).unwrap(), Path::new("/"));
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+
+    #[test]
+    fn archive_paths_are_normalized_or_refused() {
+        let p = |s: &str| archive_path(Path::new(s)).map(|p| p.map(|p| p.display().to_string()));
+        assert_eq!(p("./a/b/").unwrap().as_deref(), Some("a/b"));
+        assert_eq!(p("./").unwrap(), None);
+        assert!(p("a/../../b").is_err());
+        assert!(p("/etc/passwd").is_err());
     }
 }
