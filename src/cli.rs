@@ -20,6 +20,19 @@ pub struct Cli {
 pub enum Command {
     /// Create, start and wait for a container running COMMAND
     Run(Box<RunArgs>),
+    /// Import a root filesystem tarball (plain, gzip or zstd; `-` for stdin) as an image
+    Import(ImportArgs),
+    /// Load images from a docker save or OCI archive, or an OCI image layout directory
+    Load(LoadArgs),
+    /// Pull an image from a registry
+    Pull(PullArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove images
+    Rmi(RmiArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// The container's init, re-executed by `run` inside the new namespaces (internal)
     #[command(hide = true)]
     Child,
@@ -113,4 +126,73 @@ pub struct RunArgs {
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `import FILE|- NAME[:TAG]`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tarball of a root filesystem, as `docker export` writes it, or `-` for stdin
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// The image's name
+    #[arg(value_name = "NAME[:TAG]")]
+    pub reference: String,
+}
+
+/// `load [-i FILE|DIR] [--tag NAME[:TAG]]`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// A docker save or OCI archive (plain, gzip or zstd), or an OCI image layout directory
+    /// (default: an archive on stdin)
+    #[arg(short = 'i', long = "input", value_name = "FILE|DIR")]
+    pub input: Option<String>,
+    /// Name the loaded image NAME[:TAG] instead of what the archive says
+    #[arg(long = "tag", short = 't', value_name = "NAME[:TAG]")]
+    pub tag: Option<String>,
+    /// Print nothing but errors
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `pull NAME[:TAG|@DIGEST]`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: `busybox` is docker.io/library/busybox:latest
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub reference: String,
+    /// Print nothing but the image's name at the end
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// `images [-q] [--no-trunc]`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only show image ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Show whole image ids
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+/// `rmi [-f] IMAGE...`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove the image even if a container uses it, or all of its names when given an id
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Images, by NAME[:TAG] or id
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Show images' ids, names, configs and layer directories as JSON
+    Inspect {
+        /// Images, by NAME[:TAG] or id
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
 }

@@ -7,6 +7,7 @@ mod cli;
 mod container;
 mod errors;
 mod exec;
+mod image;
 mod init;
 mod launch;
 mod mounts;
@@ -43,10 +44,19 @@ fn run_main() -> i32 {
         Ok(cli) => cli,
         Err(err) => return report_usage_error(err),
     };
-    let result = match cli.command {
-        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), *run_args),
-        cli::Command::Child => return init::main(),
-    };
+    let result =
+        container::state::Paths::new(cli.root.as_deref()).and_then(|paths| match cli.command {
+            cli::Command::Run(run_args) => container::run(&paths, *run_args),
+            cli::Command::Import(args) => image::commands::import(&paths, &args),
+            cli::Command::Load(args) => image::commands::load(&paths, &args),
+            cli::Command::Pull(args) => image::commands::pull(&paths, &args),
+            cli::Command::Images(args) => image::commands::images(&paths, &args),
+            cli::Command::Rmi(args) => image::commands::rmi(&paths, &args),
+            cli::Command::Image(cli::ImageCommand::Inspect { images }) => {
+                image::commands::inspect(&paths, &images)
+            }
+            cli::Command::Child => Ok(init::main()),
+        });
     match result {
         Ok(status) => status,
         Err(err) => {

@@ -9,19 +9,17 @@ use crate::cli::RunArgs;
 use crate::{launch, spec};
 use anyhow::{Context, Result};
 use state::{Paths, StateDir};
-use std::path::Path;
 
 /// `mini-container run`: returns the container's exit status.
-pub fn run(root: Option<&Path>, args: RunArgs) -> Result<i32> {
-    let paths = Paths::new(root)?;
+pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let id = id::generate()?;
     let spec = spec::build(&args, &id, &paths.container_dir(&id), &|name| {
         std::env::var(name).ok()
     })?;
     let spec_json = serde_json::to_vec(&spec).context("serializing the container spec")?;
 
-    state::remove_stale(&paths);
-    let mut state_dir = StateDir::create(&paths, &id, args.name.as_deref())?;
+    state::remove_stale(paths);
+    let mut state_dir = StateDir::create(paths, &id, args.name.as_deref())?;
     state_dir.write_config(&spec_json)?;
     if spec.root().is_some() {
         let hostname = spec.hostname().as_deref().unwrap_or_default();

@@ -17,23 +17,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Paths {
     /// Running containers' state: /run/mini-container, or `<--root>/run`.
     pub state: PathBuf,
+    /// Images and layers: /var/lib/mini-container, or `<--root>/lib`.
+    pub storage: PathBuf,
 }
 
 impl Paths {
-    /// `--root DIR` if given; else /run/mini-container for root and
-    /// $XDG_RUNTIME_DIR/mini-container for anyone else (rootless).
+    /// `--root DIR` if given; else /run/mini-container and /var/lib/mini-container for root,
+    /// and $XDG_RUNTIME_DIR/mini-container and ~/.local/share/mini-container for anyone
+    /// else (rootless).
     pub fn new(root: Option<&Path>) -> Result<Paths> {
-        let state = match root {
-            Some(root) => root.join("run"),
-            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/mini-container"),
-            None => match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mini-container"),
-                _ => bail!(
-                    "rootless: XDG_RUNTIME_DIR is not set; set it (e.g. to /run/user/$(id -u)) or use --root DIR"
-                ),
-            },
+        if let Some(root) = root {
+            return Ok(Paths {
+                state: root.join("run"),
+                storage: root.join("lib"),
+            });
+        }
+        if nix::unistd::geteuid().is_root() {
+            return Ok(Paths {
+                state: PathBuf::from("/run/mini-container"),
+                storage: PathBuf::from("/var/lib/mini-container"),
+            });
+        }
+        let env_dir = |name: &str| {
+            std::env::var_os(name)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
         };
-        Ok(Paths { state })
+        let Some(runtime) = env_dir("XDG_RUNTIME_DIR") else {
+            bail!(
+                "rootless: XDG_RUNTIME_DIR is not set; set it (e.g. to /run/user/$(id -u)) or use --root DIR"
+            );
+        };
+        let data = env_dir("XDG_DATA_HOME")
+            .or_else(|| env_dir("HOME").map(|home| home.join(".local/share")))
+            .context("rootless: neither XDG_DATA_HOME nor HOME is set; use --root DIR")?;
+        Ok(Paths {
+            state: runtime.join("mini-container"),
+            storage: data.join("mini-container"),
+        })
     }
 }
 
@@ -57,6 +78,9 @@ pub struct State {
     pub pid: Option<i32>,
     /// Seconds since the epoch.
     pub created: u64,
+    /// The id of the image the container runs (`run --image`), which `rmi` then refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 const NAMES_DIR: &str = "names";
@@ -112,6 +136,7 @@ impl StateDir {
                 runner_pid: std::process::id(),
                 pid: None,
                 created,
+                image: None,
             },
             _lock: lock,
         };
@@ -247,6 +272,19 @@ pub fn remove_stale(paths: &Paths) {
             let _ = fs::remove_file(&link);
         }
     }
+}
+
+/// The states of the containers whose runners are alive.
+pub fn live_states(paths: &Paths) -> Vec<State> {
+    let Ok(entries) = fs::read_dir(&paths.state) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name() != NAMES_DIR && is_locked(&entry.path()))
+        .filter_map(|entry| fs::read(entry.path().join(STATE_FILE)).ok())
+        .filter_map(|json| serde_json::from_slice(&json).ok())
+        .collect()
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {

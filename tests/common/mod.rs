@@ -10,6 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod image;
+pub mod registry;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");
 
 /// Fails the test, with the reason, unless it runs as root.
