@@ -66,7 +66,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
 
-    /// Mount the container's root filesystem read-only (needs --rootfs)
+    /// Run an image from the local store: its layers under a writable layer of the
+    /// container's own, its config as defaults
+    #[arg(long, value_name = "IMAGE", conflicts_with = "rootfs")]
+    pub image: Option<String>,
+
+    /// Mount the container's root filesystem read-only (needs --rootfs or --image)
     #[arg(long)]
     pub read_only: bool,
 

@@ -196,7 +196,16 @@ impl Plan {
         if has(LinuxNamespaceType::Mount) {
             steps.push(Step::MakeMountsPrivate);
         }
+        // A mount at "/" (the overlay of `run --image`) makes the root filesystem itself.
+        let (root_mounts, spec_mounts): (Vec<_>, Vec<_>) = spec_mounts
+            .iter()
+            .partition(|m| m.destination() == Path::new("/"));
         if let Some(root) = root {
+            for mount in root_mounts {
+                let mut step = MountStep::from_spec(mount);
+                step.target = root.path().clone();
+                steps.push(Step::Mount(step));
+            }
             steps.push(if crate::launch::idmaps_rootfs(spec) {
                 Step::AttachIdmappedRootfs(root.path().clone())
             } else {
@@ -205,7 +214,7 @@ impl Plan {
         }
         steps.extend(
             spec_mounts
-                .iter()
+                .into_iter()
                 .map(|m| Step::Mount(MountStep::from_spec(m))),
         );
         let linux = spec.linux().as_ref();
@@ -342,7 +351,7 @@ mod tests {
             ..RunArgs::default()
         };
         let id = "f".repeat(64);
-        let spec = crate::spec::build(&args, &id, Path::new("/state"), &|_| None).unwrap();
+        let spec = crate::spec::build(&args, &id, Path::new("/state"), None, &|_| None).unwrap();
         Plan::from_spec(&spec).unwrap()
     }
 
@@ -379,7 +388,8 @@ mod tests {
             ..RunArgs::default()
         };
         let mut spec =
-            crate::spec::build(&args, &"0".repeat(64), Path::new("/state"), &|_| None).unwrap();
+            crate::spec::build(&args, &"0".repeat(64), Path::new("/state"), None, &|_| None)
+                .unwrap();
         let linux = spec.linux_mut().as_mut().unwrap();
         let namespaces = linux.namespaces().clone().unwrap();
         linux.set_namespaces(Some(

@@ -308,9 +308,13 @@ mod tests {
             network: "none".into(),
             ..Default::default()
         };
-        let spec = crate::spec::build(&args, &"a".repeat(64), std::path::Path::new("/s"), &|_| {
-            None
-        })
+        let spec = crate::spec::build(
+            &args,
+            &"a".repeat(64),
+            std::path::Path::new("/s"),
+            None,
+            &|_| None,
+        )
         .unwrap();
         assert_eq!(
             clone_flags(&spec).unwrap(),

@@ -151,6 +151,12 @@ impl StateDir {
         &self.path
     }
 
+    /// Records the image the container runs, so that `rmi` refuses to remove it.
+    pub fn set_image(&mut self, image: &str) -> Result<()> {
+        self.state.image = Some(image.to_string());
+        self.write_state()
+    }
+
     /// Records the container's init pid and marks it running.
     pub fn set_running(&mut self, pid: i32) -> Result<()> {
         self.state.pid = Some(pid);

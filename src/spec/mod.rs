@@ -62,17 +62,20 @@ pub fn build(
     args: &RunArgs,
     id: &str,
     state_dir: &Path,
+    image: Option<&ImageRoot>,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec> {
-    if args.command.is_empty() {
-        bail!("run: no command given (usage: mini-container run [OPTIONS] COMMAND [ARG...])");
-    }
+    let defaults = image.map(|image| &image.config);
+    let command = command(args, defaults)?;
     let hostname = match &args.hostname {
         Some(hostname) => validate_hostname(hostname)?,
         None => id[..12].to_string(),
     };
-    let cwd = match &args.workdir {
-        Some(dir) if Path::new(dir).is_absolute() => PathBuf::from(dir),
+    let image_workdir = defaults
+        .and_then(|c| c.working_dir.clone())
+        .filter(|dir| !dir.is_empty());
+    let cwd = match args.workdir.clone().or(image_workdir) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         Some(dir) => bail!("invalid working directory {dir:?}: it must be an absolute path"),
         None => PathBuf::from("/"),
     };
@@ -83,10 +86,14 @@ pub fn build(
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
     )?;
-    let root = match &args.rootfs {
-        Some(dir) => Some(rootfs(dir, args.read_only)?),
-        None => None,
+    let root = match (&args.rootfs, image) {
+        (Some(dir), _) => Some(rootfs(dir, args.read_only)?),
+        (None, Some(image)) => Some(rootfs(&image.rootfs, args.read_only)?),
+        (None, None) => None,
     };
+    if maps.is_some() && image.is_some() {
+        bail!("--image in a user namespace (rootless, or --userns auto) is not supported yet");
+    }
     if maps.is_some() && root.is_none() {
         bail!(
             "a container in a user namespace (rootless, or --userns auto) needs --rootfs: \
@@ -94,7 +101,7 @@ pub fn build(
         );
     }
     if args.read_only && root.is_none() {
-        bail!("--read-only needs --rootfs: the host's own root is never made read-only");
+        bail!("--read-only needs --rootfs or --image: the host's own root is never made read-only");
     }
 
     // HOME comes from the user's passwd entry, set by the init (see user.rs) unless given.
@@ -102,6 +109,9 @@ pub fn build(
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),
     ];
+    for entry in defaults.and_then(|c| c.env.clone()).unwrap_or_default() {
+        set_env(&mut env, entry);
+    }
     for file in &args.env_file {
         for entry in read_env_file(file, lookup_env)? {
             set_env(&mut env, entry);
@@ -114,16 +124,25 @@ pub fn build(
     }
 
     let mut user = User::default();
-    if let Some(name) = &args.user {
+    let image_user = defaults
+        .and_then(|c| c.user.clone())
+        .filter(|u| !u.is_empty());
+    if let Some(name) = args.user.as_ref().or(image_user.as_ref()) {
         crate::user::validate(name)?;
         // Resolved by the init against the container's own /etc/passwd and /etc/group.
         user.set_username(Some(name.clone()));
     }
 
-    let mut mounts = match &root {
+    let mut mounts = Vec::new();
+    if let Some(image) = image {
+        // The image's layers under the container's own: mounted onto the root by the init.
+        let options: Vec<&str> = image.overlay_options.iter().map(String::as_str).collect();
+        mounts.push(mounts::mount("/", "overlay", "overlay", &options));
+    }
+    mounts.extend(match &root {
         Some(_) => mounts::rootfs_mounts(state_dir, args.privileged),
         None => vec![mounts::proc_mount()],
-    };
+    });
     if let Some(maps) = &maps {
         // devpts refuses a gid=5 that the user namespace does not map.
         if !userns::maps_id(&maps.gids, 5) {
@@ -161,7 +180,7 @@ pub fn build(
         process.set_console_size(Some(console));
     }
     process.set_user(user);
-    process.set_args(Some(args.command.clone()));
+    process.set_args(Some(command));
     process.set_env(Some(env));
     process.set_cwd(cwd);
     process.set_capabilities(Some(crate::security::caps::to_spec(capabilities)));
@@ -238,6 +257,33 @@ fn namespaces(network: Network, user: bool) -> Vec<LinuxNamespace> {
         .collect()
 }
 
+/// The root filesystem of `run --image`: where the overlay of the image's layers goes, its
+/// options, and the image's defaults.
+#[derive(Debug, Clone)]
+pub struct ImageRoot {
+    pub rootfs: PathBuf,
+    pub overlay_options: Vec<String>,
+    pub config: crate::image::config::RunConfig,
+}
+
+/// The command: as given, after the image's Entrypoint; the image's Cmd when none is given.
+fn command(args: &RunArgs, image: Option<&crate::image::config::RunConfig>) -> Result<Vec<String>> {
+    let entrypoint = image.and_then(|c| c.entrypoint.clone()).unwrap_or_default();
+    let arguments = if args.command.is_empty() {
+        image.and_then(|c| c.cmd.clone()).unwrap_or_default()
+    } else {
+        args.command.clone()
+    };
+    let command: Vec<String> = entrypoint.into_iter().chain(arguments).collect();
+    if command.is_empty() {
+        bail!(match image {
+            Some(_) => "run: no command given and the image has no Entrypoint or Cmd",
+            None => "run: no command given (usage: mini-container run [OPTIONS] COMMAND [ARG...])",
+        });
+    }
+    Ok(command)
+}
+
 /// `--security-opt` values.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct SecurityOptions {
@@ -311,7 +357,14 @@ mod tests {
 
     #[test]
     fn defaults_are_dockers() {
-        let spec = build(&args(&["echo", "A"]), ID, Path::new("/state"), &caller_env).unwrap();
+        let spec = build(
+            &args(&["echo", "A"]),
+            ID,
+            Path::new("/state"),
+            None,
+            &caller_env,
+        )
+        .unwrap();
         assert_eq!(spec.hostname().as_deref(), Some("0123456789ab"));
         assert_eq!(
             env_of(&spec),
@@ -339,7 +392,7 @@ mod tests {
     fn network_none_adds_a_network_namespace() {
         let mut run = args(&["true"]);
         run.network = "none".into();
-        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state"), None, &caller_env).unwrap();
         let namespaces = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
         assert!(
             namespaces
@@ -347,7 +400,7 @@ mod tests {
                 .any(|ns| ns.typ() == LinuxNamespaceType::Network)
         );
         run.network = "bridge".into();
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
     }
 
     #[test]
@@ -367,7 +420,7 @@ mod tests {
             "HOME=/home/x".into(),
             "UNSET_TOO".into(),
         ];
-        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state"), None, &caller_env).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             env_of(&spec),
@@ -386,17 +439,17 @@ mod tests {
     fn bad_values_are_refused() {
         let mut run = args(&["true"]);
         run.workdir = Some("relative".into());
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
         let mut run = args(&["true"]);
         run.hostname = Some("a b".into());
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
         let mut run = args(&["true"]);
         run.hostname = Some("x".repeat(65));
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
         let mut run = args(&["true"]);
         run.env = vec!["=x".into()];
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
-        assert!(build(&args(&[]), ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
+        assert!(build(&args(&[]), ID, Path::new("/state"), None, &caller_env).is_err());
     }
 
     #[test]
@@ -406,7 +459,7 @@ mod tests {
         run.read_only = true;
         run.volume = vec!["/tmp:/data:ro".into()];
         run.tmpfs = vec!["/scratch".into()];
-        let spec = build(&run, ID, Path::new("/state/abc"), &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state/abc"), None, &caller_env).unwrap();
         let root = spec.root().as_ref().unwrap();
         assert_eq!(root.path(), &std::fs::canonicalize("/tmp").unwrap());
         assert_eq!(root.readonly(), Some(true));
@@ -460,13 +513,13 @@ mod tests {
     fn without_a_rootfs_only_proc_and_what_was_asked_is_mounted() {
         let mut run = args(&["true"]);
         run.tmpfs = vec!["/mnt".into()];
-        let spec = build(&run, ID, Path::new("/state"), &caller_env).unwrap();
+        let spec = build(&run, ID, Path::new("/state"), None, &caller_env).unwrap();
         assert_eq!(spec.mounts().as_ref().unwrap().len(), 2);
         assert!(spec.root().is_none());
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux.masked_paths().is_none() && linux.devices().is_none());
         run.read_only = true;
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
     }
 
     #[test]
@@ -475,12 +528,12 @@ mod tests {
             let mut run = args(&["true"]);
             run.rootfs = Some(bad.into());
             assert!(
-                build(&run, ID, Path::new("/state"), &caller_env).is_err(),
+                build(&run, ID, Path::new("/state"), None, &caller_env).is_err(),
                 "{bad}"
             );
         }
         let mut run = args(&["true"]);
         run.user = Some(":".into());
-        assert!(build(&run, ID, Path::new("/state"), &caller_env).is_err());
+        assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
     }
 }
