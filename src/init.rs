@@ -7,6 +7,7 @@ use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
 use crate::mounts::{self, MountStep};
 use crate::net;
+use crate::rlimits::Rlimit;
 use crate::sync::{Message, SyncSocket};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, unshare};
@@ -24,6 +25,8 @@ pub enum Step {
     Mount(MountStep),
     SetHostname(String),
     BringLoopbackUp,
+    /// One of `process.rlimits`; the limits not listed are left as they are.
+    SetRlimit(Rlimit),
     ChangeDirectory(PathBuf),
 }
 
@@ -35,6 +38,7 @@ impl fmt::Display for Step {
             Step::Mount(mount) => write!(f, "mounting {mount}"),
             Step::SetHostname(name) => write!(f, "setting hostname {name:?}"),
             Step::BringLoopbackUp => write!(f, "bringing up lo"),
+            Step::SetRlimit(rlimit) => write!(f, "setting ulimit {rlimit}"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
         }
     }
@@ -52,6 +56,7 @@ impl Step {
                 nix::unistd::sethostname(name).with_context(|| format!("setting hostname {name:?}"))
             }
             Step::BringLoopbackUp => net::bring_loopback_up(),
+            Step::SetRlimit(rlimit) => rlimit.apply(),
             Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display())),
         }
@@ -103,6 +108,9 @@ impl Plan {
         }
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
+        }
+        for rlimit in process.rlimits().as_deref().unwrap_or_default() {
+            steps.push(Step::SetRlimit(Rlimit::from_spec(rlimit)?));
         }
         steps.push(Step::ChangeDirectory(process.cwd().clone()));
         Ok(Plan {
@@ -193,6 +201,37 @@ mod tests {
             ]
         );
         assert_eq!(plan.command.args[0].as_bytes(), b"echo");
+    }
+
+    #[test]
+    fn ulimits_are_set_after_the_hostname_and_only_when_asked_for() {
+        assert!(
+            !plan_for("host")
+                .steps
+                .iter()
+                .any(|step| matches!(step, Step::SetRlimit(_)))
+        );
+        let args = RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            ulimit: vec!["nofile=1024:2048".into(), "core=0".into()],
+            ..RunArgs::default()
+        };
+        let spec = crate::spec::build(&args, &"f".repeat(64), &|_| None).unwrap();
+        let names: Vec<String> = Plan::from_spec(&spec)
+            .unwrap()
+            .steps
+            .iter()
+            .map(Step::to_string)
+            .collect();
+        assert_eq!(
+            names[names.len() - 3..],
+            [
+                "setting ulimit nofile=1024:2048",
+                "setting ulimit core=0:0",
+                "changing to /",
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod init;
 mod launch;
 mod mounts;
 mod net;
+mod rlimits;
 mod spec;
 mod sync;
 mod tty;
@@ -38,7 +39,7 @@ fn run_main() -> i32 {
         Err(err) => return report_usage_error(err),
     };
     let result = match cli.command {
-        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), run_args),
+        cli::Command::Run(run_args) => container::run(cli.root.as_deref(), *run_args),
         cli::Command::Child => return init::main(),
     };
     match result {

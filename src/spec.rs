@@ -1,5 +1,9 @@
 //! Turns `run`'s flags into the one value that describes a container: an OCI runtime spec
-//! (`config.json`), filled with Docker's defaults. Also the parsers for env files and `-e`.
+//! (`config.json`), filled with Docker's defaults. Also the parsers for env files and `-e`;
+//! resource limits and their units are in the submodules.
+
+pub mod resources;
+pub mod units;
 
 use crate::cli::RunArgs;
 use anyhow::{Context, Result, bail};
@@ -48,6 +52,8 @@ pub fn build(
         None => PathBuf::from("/"),
     };
     let network = Network::parse(&args.network)?;
+    let limits = resources::from_args(args, id)?;
+    let rlimits = crate::rlimits::from_flags(&args.ulimit)?;
 
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
@@ -71,14 +77,17 @@ pub fn build(
     process.set_args(Some(args.command.clone()));
     process.set_env(Some(env));
     process.set_cwd(cwd);
+    // Only the limits asked for: the others stay as the runner's.
+    process.set_rlimits(rlimits);
     // Not applied yet: leave them out rather than describe what does not happen.
     process.set_capabilities(None);
-    process.set_rlimits(None);
     process.set_no_new_privileges(None);
 
     let mut linux = Linux::default();
     linux.set_namespaces(Some(namespaces(network)));
-    linux.set_resources(None);
+    linux.set_resources(limits.resources);
+    // Every container has a cgroup of its own, limits or not.
+    linux.set_cgroups_path(Some(limits.cgroups_path));
     linux.set_masked_paths(None);
     linux.set_readonly_paths(None);
 
