@@ -3,8 +3,9 @@
 //! container's init and wait for it.
 //!
 //! `create` leaves the child set up and blocked just before exec; `start` releases it; `wait`
-//! returns its exit status. `run` is the three in a row.
+//! returns its exit status. `run` is the three in a row, after `block_signals`.
 
+use crate::cgroups::Cgroup;
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::sync::{CHILD_SYNC_FD, Message, SyncSocket};
 use crate::tty::Foreground;
@@ -83,21 +84,30 @@ pub struct Running {
     _foreground: Option<Foreground>,
 }
 
-/// Starts the container's init in new namespaces, sends it the spec and waits until it has
-/// done its setup. Setup failures come back as the init reported them.
-pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
-    let flags = clone_flags(spec)?;
-    // Block the forwarded signals and SIGCHLD before the child exists, so none is lost: they
-    // are read from a signalfd once the command runs. The child unblocks them before exec.
+/// Blocks the forwarded signals and SIGCHLD, and returns the signalfd they are read from once
+/// the command runs. Called before anything that needs cleaning up exists (the cgroup, the
+/// child), so that no signal can kill the runner midway: they are all forwarded or handled.
+/// The child unblocks them before exec.
+pub fn block_signals() -> Result<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for signal in FORWARDED_SIGNALS {
         mask.add(signal);
     }
     mask.thread_block().context("blocking signals")?;
-    let signals =
-        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
+}
 
+/// Starts the container's init in new namespaces, moves it into its cgroup, sends it the
+/// spec and waits until it has done its setup. Setup failures come back as the init
+/// reported them. `signals` comes from [`block_signals`].
+pub fn create(
+    spec: &Spec,
+    spec_json: &[u8],
+    signals: SignalFd,
+    cgroup: &Cgroup,
+) -> Result<Created> {
+    let flags = clone_flags(spec)?;
     let (sync, child_end) = SyncSocket::pair()?;
     log::debug!("cloning the container's init with {flags:?}");
     let pid = spawn_init(flags, child_end.as_raw_fd())?;
@@ -107,6 +117,10 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
     // group ids are then valid inside its PID namespace. EACCES: it already exec'd.
     let _ = nix::unistd::setpgid(pid, pid);
     log::debug!("container init is pid {pid} on the host");
+    // Before it has the spec, so before it can run anything of the user's. On failure the
+    // child is killed and reaped as `child` drops.
+    log::debug!("moving the container's init into its cgroup");
+    cgroup.add_process(pid)?;
 
     // A child that is gone closes its end: sending fails or the reply is end of file.
     let sent = sync.send_spec(spec_json);

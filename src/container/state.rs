@@ -1,8 +1,8 @@
 //! Where a container's state lives: `<state root>/<id>/` holds `state.json` (id, name, pids,
-//! status) and `config.json` (its spec) while it runs; `<state root>/names/<name>` links a
-//! name to its id. The runner holds a lock on the directory for as long as it lives, so a
-//! directory nobody has locked belongs to a runner that is gone, and the next command
-//! removes it.
+//! status, cgroups) and `config.json` (its spec) while it runs; `<state root>/names/<name>`
+//! links a name to its id. The runner holds a lock on the directory for as long as it lives,
+//! so a directory nobody has locked belongs to a runner that is gone, and the next command
+//! removes it, with the cgroups it names.
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct State {
     pub pid: Option<i32>,
     /// Seconds since the epoch.
     pub created: u64,
+    /// The container's cgroup directories, recorded before they are created.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 const NAMES_DIR: &str = "names";
@@ -60,13 +63,22 @@ pub struct StateDir {
     names: PathBuf,
     name: Option<String>,
     state: State,
+    /// Left for the next command's `remove_stale` instead of removed (cgroups that could
+    /// not be removed).
+    keep: bool,
     // Held for the container's lifetime; the lock goes with the runner.
     _lock: File,
 }
 
 impl StateDir {
-    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file.
-    pub fn create(paths: &Paths, id: &str, name: Option<&str>) -> Result<StateDir> {
+    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file,
+    /// which records the container's cgroups before they exist.
+    pub fn create(
+        paths: &Paths,
+        id: &str,
+        name: Option<&str>,
+        cgroups: Vec<PathBuf>,
+    ) -> Result<StateDir> {
         let what = || format!("creating state directory {}", paths.state.display());
         fs::DirBuilder::new()
             .recursive(true)
@@ -94,7 +106,9 @@ impl StateDir {
                 runner_pid: std::process::id(),
                 pid: None,
                 created,
+                cgroups,
             },
+            keep: false,
             _lock: lock,
         };
         if let Some(name) = name {
@@ -113,6 +127,12 @@ impl StateDir {
         self.state.pid = Some(pid);
         self.state.status = "running".to_string();
         self.write_state()
+    }
+
+    /// Leaves the directory to the next command's cleanup: something it names (a cgroup)
+    /// could not be removed.
+    pub fn keep_for_cleanup(&mut self) {
+        self.keep = true;
     }
 
     /// Writes the container's spec as `config.json`.
@@ -167,6 +187,9 @@ impl Drop for StateDir {
         if let Some(name) = &self.name {
             let _ = fs::remove_file(self.names.join(name));
         }
+        if self.keep {
+            return;
+        }
         if let Err(err) = fs::remove_dir_all(&self.path) {
             log::warn!("removing {}: {err}", self.path.display());
         }
@@ -194,8 +217,9 @@ fn is_locked(dir: &Path) -> bool {
     }
 }
 
-/// Removes what runners that were killed left behind: state directories nobody holds and
-/// name links to containers that no longer exist. Best effort: failures are logged.
+/// Removes what runners that were killed left behind: state directories nobody holds, the
+/// cgroups they name, and name links to containers that no longer exist. Best effort:
+/// failures are logged, and a directory whose cgroups remain is kept for the next try.
 pub fn remove_stale(paths: &Paths) {
     let Ok(entries) = fs::read_dir(&paths.state) else {
         return;
@@ -213,6 +237,10 @@ pub fn remove_stale(paths: &Paths) {
             continue; // its runner may be between mkdir and lock
         }
         log::info!("removing state left by a dead runner: {}", path.display());
+        if let Err(err) = remove_stale_cgroups(&path) {
+            log::warn!("{}", crate::errors::describe(&err));
+            continue;
+        }
         if let Err(err) = fs::remove_dir_all(&path) {
             log::warn!("removing {}: {err}", path.display());
         }
@@ -229,6 +257,22 @@ pub fn remove_stale(paths: &Paths) {
             let _ = fs::remove_file(&link);
         }
     }
+}
+
+/// Kills and removes the cgroups a dead runner's state names.
+fn remove_stale_cgroups(dir: &Path) -> Result<()> {
+    let Ok(json) = fs::read(dir.join(STATE_FILE)) else {
+        return Ok(());
+    };
+    let Ok(state) = serde_json::from_slice::<State>(&json) else {
+        return Ok(()); // not a state file of ours: it names nothing to remove
+    };
+    if state.cgroups.is_empty() {
+        return Ok(());
+    }
+    let id = dir.file_name().unwrap_or_default().to_string_lossy();
+    crate::cgroups::remove_stale(&id, &state.cgroups)
+        .with_context(|| format!("removing the cgroups of dead container {id}"))
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {
@@ -260,7 +304,7 @@ mod tests {
     #[test]
     fn state_dir_lives_as_long_as_its_value() {
         let paths = temp_paths("life");
-        let mut dir = StateDir::create(&paths, "abc", Some("web")).unwrap();
+        let mut dir = StateDir::create(&paths, "abc", Some("web"), Vec::new()).unwrap();
         dir.set_running(42).unwrap();
         let state: State =
             serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
@@ -271,7 +315,7 @@ mod tests {
             Path::new("abc")
         );
         // A second container cannot take the name while the first lives.
-        let err = StateDir::create(&paths, "def", Some("web")).unwrap_err();
+        let err = StateDir::create(&paths, "def", Some("web"), Vec::new()).unwrap_err();
         assert!(
             format!("{err:#}").contains("already in use by container abc"),
             "{err:#}"
@@ -306,7 +350,7 @@ mod tests {
         assert!(fs::symlink_metadata(paths.state.join("names/old")).is_err());
         assert!(paths.state.join("young").exists());
         // The name is free again.
-        drop(StateDir::create(&paths, "new", Some("old")).unwrap());
+        drop(StateDir::create(&paths, "new", Some("old"), Vec::new()).unwrap());
         fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
     }
 

@@ -1,5 +1,6 @@
 //! The test harness: runs the real `mini-container` binary, as root, on real containers,
-//! each test with its own `--root` directory that must be empty of state when it ends.
+//! each test with its own `--root` directory that must be empty of state when it ends, and
+//! no container cgroup left on the host once no test runs.
 
 #![allow(dead_code)]
 
@@ -8,9 +9,49 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");
+
+/// Where the host's cgroups are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// How many `TestRoot`s of this test binary are alive. Tests run in parallel, so a
+/// container's cgroup may exist only while some test lives: the last one to end checks that
+/// none is left. Held while checking, so that no test starts meanwhile.
+static LIVE_ROOTS: Mutex<usize> = Mutex::new(0);
+
+fn live_roots() -> MutexGuard<'static, usize> {
+    LIVE_ROOTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every container cgroup on the host: directories named `mini-container-*` anywhere below
+/// /sys/fs/cgroup, in every hierarchy.
+pub fn container_cgroups() -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            // Symbolic links (`cpu` -> `cpu,cpuacct`) are not followed: no double counting.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("mini-container-")
+            {
+                found.push(entry.path());
+            }
+            walk(&entry.path(), found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new(CGROUP_ROOT), &mut found);
+    found
+}
 
 /// Fails the test, with the reason, unless it runs as root.
 pub fn require_root() {
@@ -36,6 +77,7 @@ impl TestRoot {
         ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
+        *live_roots() += 1;
         TestRoot { path }
     }
 
@@ -102,9 +144,25 @@ impl Drop for TestRoot {
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         let _ = fs::remove_dir_all(&self.path);
+        let mut live = live_roots();
+        *live -= 1;
+        let cgroups = if *live == 0 {
+            container_cgroups()
+        } else {
+            Vec::new()
+        };
+        // Not on the host after the tests, whatever they say.
+        for dir in cgroups.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+        drop(live);
         if !std::thread::panicking() {
             assert!(left.is_empty(), "state left behind: {left:?}");
             assert!(names.is_empty(), "name links left behind: {names:?}");
+            assert!(
+                cgroups.is_empty(),
+                "container cgroups left behind: {cgroups:?}"
+            );
         }
     }
 }
@@ -198,4 +256,32 @@ pub fn temp_file(root: &TestRoot, name: &str, contents: &[u8]) -> PathBuf {
 
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// The container's cgroup directories, as its state records them.
+pub fn cgroups_of(state: &serde_json::Value) -> Vec<PathBuf> {
+    state["cgroups"]
+        .as_array()
+        .expect("state.json has no cgroups")
+        .iter()
+        .map(|path| PathBuf::from(path.as_str().unwrap()))
+        .collect()
+}
+
+/// The first of `dirs` that has `file`: finds the hierarchy of a controller on cgroup v1.
+pub fn cgroup_with(dirs: &[PathBuf], file: &str) -> Option<PathBuf> {
+    dirs.iter().find(|dir| dir.join(file).exists()).cloned()
+}
+
+/// The cgroups a run created, from its debug log (`creating cgroup <path>`).
+pub fn created_cgroups(log: &str) -> Vec<PathBuf> {
+    log.lines()
+        .filter_map(|line| line.split("creating cgroup ").nth(1))
+        .map(|path| PathBuf::from(path.trim()))
+        .collect()
+}
+
+/// True when the host mounts cgroup v2 alone at /sys/fs/cgroup.
+pub fn is_cgroup_v2() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
 }
