@@ -42,9 +42,9 @@ pub fn run(root: Option<&Path>, args: RunArgs) -> Result<i32> {
 
     let cgroup = plan.create()?;
     let ended = create_start_wait(&spec, &spec_json, signals, &cgroup, &mut state_dir);
-    let report = ended.as_ref().ok().map(|&(status, started)| Report {
+    let report = ended.as_ref().ok().map(|&(status, created_at)| Report {
         oom_killed: status == STATUS_SIGKILL && cgroup.oom_killed(),
-        usage: args.stats.then(|| cgroup.usage(started.elapsed())),
+        usage: args.stats.then(|| cgroup.usage(created_at.elapsed())),
     });
     if let Err(err) = cgroup.remove() {
         eprintln!("mini-container: warning: {}", describe(&err));
@@ -58,7 +58,8 @@ pub fn run(root: Option<&Path>, args: RunArgs) -> Result<i32> {
     Ok(status)
 }
 
-/// The container from clone to exit: its status, and when its command was started.
+/// The container from clone to exit: its status, and when it was created. Its cgroup counts
+/// from then on, so `--stats`' wall time covers what its CPU time covers.
 fn create_start_wait(
     spec: &Spec,
     spec_json: &[u8],
@@ -66,11 +67,11 @@ fn create_start_wait(
     cgroup: &Cgroup,
     state_dir: &mut StateDir,
 ) -> Result<(i32, Instant)> {
+    let created_at = Instant::now();
     let created = launch::create(spec, spec_json, signals, cgroup)?;
     state_dir.set_running(created.pid().as_raw())?;
-    let started = Instant::now();
     let status = created.start()?.wait()?;
-    Ok((status, started))
+    Ok((status, created_at))
 }
 
 /// How the container ended, as the cgroup counted it.

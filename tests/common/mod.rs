@@ -17,13 +17,32 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");
 /// Where the host's cgroups are mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// How many `TestRoot`s of this test binary are alive. Tests run in parallel, so a
-/// container's cgroup may exist only while some test lives: the last one to end checks that
-/// none is left. Held while checking, so that no test starts meanwhile.
-static LIVE_ROOTS: Mutex<usize> = Mutex::new(0);
+/// The `TestRoot`s alive in this process, and while there are some, a shared lock on a file
+/// every test process of the host shares. Tests run in parallel (and test binaries may too),
+/// so a container cgroup may exist while any test lives: the last `TestRoot` of a process
+/// takes the lock exclusively, so that no test anywhere runs, and checks that no container
+/// cgroup is left. Held while checking, so that no test of this process starts meanwhile.
+struct Live {
+    count: usize,
+    shared: Option<fs::File>,
+}
 
-fn live_roots() -> MutexGuard<'static, usize> {
-    LIVE_ROOTS.lock().unwrap_or_else(PoisonError::into_inner)
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    count: 0,
+    shared: None,
+});
+
+fn live() -> MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn tests_lock() -> fs::File {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("mini-container-tests.lock"))
+        .unwrap()
 }
 
 /// Every container cgroup on the host: directories named `mini-container-*` anywhere below
@@ -77,7 +96,13 @@ impl TestRoot {
         ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
-        *live_roots() += 1;
+        let mut live = live();
+        if live.count == 0 {
+            let lock = tests_lock();
+            lock.lock_shared().unwrap();
+            live.shared = Some(lock);
+        }
+        live.count += 1;
         TestRoot { path }
     }
 
@@ -144,16 +169,18 @@ impl Drop for TestRoot {
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         let _ = fs::remove_dir_all(&self.path);
-        let mut live = live_roots();
-        *live -= 1;
-        let cgroups = if *live == 0 {
-            container_cgroups()
-        } else {
-            Vec::new()
-        };
-        // Not on the host after the tests, whatever they say.
-        for dir in cgroups.iter().rev() {
-            let _ = fs::remove_dir(dir);
+        let mut live = live();
+        live.count -= 1;
+        let mut cgroups = Vec::new();
+        if live.count == 0 {
+            live.shared = None;
+            let exclusive = tests_lock();
+            exclusive.lock().unwrap();
+            cgroups = container_cgroups();
+            // Not on the host after the tests, whatever they say.
+            for dir in cgroups.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
         }
         drop(live);
         if !std::thread::panicking() {
