@@ -128,6 +128,51 @@ pub struct RunArgs {
     #[arg(short = 'i', long)]
     pub interactive: bool,
 
+    /// Memory limit: a number with an optional unit b, k, m or g (e.g. 512m, 1.5g; at least 6m)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+
+    /// Memory plus swap limit; -1 for unlimited swap (default: twice --memory)
+    #[arg(
+        long = "memory-swap",
+        value_name = "BYTES",
+        allow_negative_numbers = true
+    )]
+    pub memory_swap: Option<String>,
+
+    /// Number of CPUs the container may use, as a decimal (e.g. 0.5)
+    #[arg(long, value_name = "DECIMAL", allow_negative_numbers = true)]
+    pub cpus: Option<String>,
+
+    /// CPU shares: the container's weight relative to other cgroups (2 to 262144)
+    #[arg(
+        short = 'c',
+        long = "cpu-shares",
+        value_name = "SHARES",
+        allow_negative_numbers = true
+    )]
+    pub cpu_shares: Option<String>,
+
+    /// CPUs the container may run on (e.g. 0-3 or 0,2)
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Maximum number of processes and threads (0 or -1: unlimited)
+    #[arg(long = "pids-limit", value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<String>,
+
+    /// Create the container's cgroup below this one instead of below the runner's own
+    #[arg(long = "cgroup-parent", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+
+    /// Set a resource limit of the container's process (e.g. nofile=1024:2048)
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+
+    /// Print what the container used (time, CPU, peak memory and pids) when it ends
+    #[arg(long)]
+    pub stats: bool,
+
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,

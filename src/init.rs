@@ -6,6 +6,7 @@
 use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
 use crate::mounts::{self, MountStep};
+use crate::rlimits::Rlimit;
 use crate::rootfs::{self, Root};
 use crate::security::caps;
 use crate::sync::{Message, SyncSocket};
@@ -50,6 +51,8 @@ pub enum Step {
     SetUser(String),
     SetCapabilities(LinuxCapabilities),
     SetNoNewPrivileges,
+    /// One of `process.rlimits`; the limits not listed are left as they are.
+    SetRlimit(Rlimit),
     ChangeDirectory(PathBuf),
 }
 
@@ -81,6 +84,7 @@ impl fmt::Display for Step {
             Step::SetUser(name) => write!(f, "switching to user {name:?}"),
             Step::SetCapabilities(_) => write!(f, "setting capabilities"),
             Step::SetNoNewPrivileges => write!(f, "setting no_new_privs"),
+            Step::SetRlimit(rlimit) => write!(f, "setting ulimit {rlimit}"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
         }
     }
@@ -150,6 +154,7 @@ impl Step {
                 context.home = Some(resolved.home);
                 Ok(())
             }
+            Step::SetRlimit(rlimit) => rlimit.apply(),
             Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display())),
         }
@@ -244,6 +249,10 @@ impl Plan {
         }
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
+        }
+        // Raising a limit needs CAP_SYS_RESOURCE: before the capabilities are dropped.
+        for rlimit in process.rlimits().as_deref().unwrap_or_default() {
+            steps.push(Step::SetRlimit(Rlimit::from_spec(rlimit)?));
         }
         if process.terminal() == Some(true) {
             let size = process.console_size();
@@ -372,6 +381,40 @@ mod tests {
             ]
         );
         assert_eq!(plan.command.args[0].as_bytes(), b"echo");
+    }
+
+    #[test]
+    fn ulimits_are_set_before_capabilities_drop_and_only_when_asked_for() {
+        assert!(
+            !plan_for("host")
+                .steps
+                .iter()
+                .any(|step| matches!(step, Step::SetRlimit(_)))
+        );
+        let args = RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            ulimit: vec!["nofile=1024:2048".into(), "core=0".into()],
+            ..RunArgs::default()
+        };
+        let spec = crate::spec::build(&args, &"f".repeat(64), Path::new("/state"), None, &|_| None)
+            .unwrap();
+        let names: Vec<String> = Plan::from_spec(&spec)
+            .unwrap()
+            .steps
+            .iter()
+            .map(Step::to_string)
+            .collect();
+        assert_eq!(
+            names[names.len() - 5..],
+            [
+                "setting ulimit nofile=1024:2048",
+                "setting ulimit core=0:0",
+                "limiting the capability bounding set",
+                "setting capabilities",
+                "changing to /",
+            ]
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! container's init and wait for it.
 //!
 //! `create` leaves the child set up and blocked just before exec; `start` releases it; `wait`
-//! returns its exit status. `run` is the three in a row.
+//! returns its exit status. `run` is the three in a row, after `block_signals`.
 
+use crate::cgroups::Cgroup;
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::relay;
 use crate::security::userns::{self, Mappings};
@@ -89,17 +90,18 @@ pub struct Running {
     _foreground: Option<Foreground>,
 }
 
-/// Starts the container's init in new namespaces, sends it the spec and waits until it has
-/// done its setup. Setup failures come back as the init reported them.
-pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
-    let maps = Mappings::from_spec(spec);
-    let terminal = spec
-        .process()
+/// True when the spec gives the container a terminal of its own (`-t`).
+pub fn has_terminal(spec: &Spec) -> bool {
+    spec.process()
         .as_ref()
-        .is_some_and(|p| p.terminal() == Some(true));
-    let flags = clone_flags(spec)?;
-    // Block the forwarded signals and SIGCHLD before the child exists, so none is lost: they
-    // are read from a signalfd once the command runs. The child unblocks them before exec.
+        .is_some_and(|p| p.terminal() == Some(true))
+}
+
+/// Blocks the forwarded signals and SIGCHLD (and SIGWINCH with a terminal), and returns the
+/// signalfd they are read from once the command runs. Called before anything that needs
+/// cleaning up exists (the cgroup, the child), so that no signal can kill the runner midway:
+/// they are all forwarded or handled. The child unblocks them before exec.
+pub fn block_signals(terminal: bool) -> Result<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for signal in FORWARDED_SIGNALS {
@@ -109,9 +111,21 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
         mask.add(Signal::SIGWINCH);
     }
     mask.thread_block().context("blocking signals")?;
-    let signals =
-        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
+}
 
+/// Starts the container's init in new namespaces, moves it into its cgroup, sends it the
+/// spec and waits until it has done its setup. Setup failures come back as the init
+/// reported them. `signals` comes from [`block_signals`].
+pub fn create(
+    spec: &Spec,
+    spec_json: &[u8],
+    signals: SignalFd,
+    cgroup: Option<&Cgroup>,
+) -> Result<Created> {
+    let maps = Mappings::from_spec(spec);
+    let terminal = has_terminal(spec);
+    let flags = clone_flags(spec)?;
     let (sync, child_end) = SyncSocket::pair()?;
     log::debug!("cloning the container's init with {flags:?}");
     let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), !terminal)?;
@@ -123,6 +137,12 @@ pub fn create(spec: &Spec, spec_json: &[u8]) -> Result<Created> {
         let _ = nix::unistd::setpgid(pid, pid);
     }
     log::debug!("container init is pid {pid} on the host");
+    // Before it has the spec, so before it can run anything of the user's. On failure the
+    // child is killed and reaped as `child` drops.
+    if let Some(cgroup) = cgroup {
+        log::debug!("moving the container's init into its cgroup");
+        cgroup.add_process(pid)?;
+    }
     let mut rootfs_tree = None;
     if let Some(maps) = &maps {
         userns::write_mappings(pid, maps)?;

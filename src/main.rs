@@ -3,6 +3,7 @@
 //! `main` only dispatches: it parses the command line, runs the subcommand and turns its result
 //! into an exit status, printing failures as one line, `mini-container: <what>: <why>`.
 
+mod cgroups;
 mod cli;
 mod container;
 mod errors;
@@ -14,6 +15,7 @@ mod mounts;
 mod net;
 mod reaper;
 mod relay;
+mod rlimits;
 mod rootfs;
 mod security;
 mod spawn;

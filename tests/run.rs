@@ -37,7 +37,12 @@ fn the_command_is_pid_1() {
 #[test]
 fn ps_lists_only_the_containers_processes() {
     let root = TestRoot::new();
-    let out = ok_stdout(&root.run(&["run", "sh", "-c", "sleep 5 & ps -e -o pid=,comm="]));
+    let out = ok_stdout(&root.run(&[
+        "run",
+        "sh",
+        "-c",
+        "sleep 5 & until [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done; ps -e -o pid=,comm=",
+    ]));
     let procs: Vec<(u32, String)> = out
         .lines()
         .map(|line| {

@@ -1,8 +1,8 @@
 //! Where a container's state lives: `<state root>/<id>/` holds `state.json` (id, name, pids,
-//! status) and `config.json` (its spec) while it runs; `<state root>/names/<name>` links a
-//! name to its id. The runner holds a lock on the directory for as long as it lives, so a
-//! directory nobody has locked belongs to a runner that is gone, and the next command
-//! removes it.
+//! status, cgroups) and `config.json` (its spec) while it runs; `<state root>/names/<name>`
+//! links a name to its id. The runner holds a lock on the directory for as long as it lives,
+//! so a directory nobody has locked belongs to a runner that is gone, and the next command
+//! removes it, with the cgroups it names.
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,9 @@ pub struct State {
     /// The id of the image the container runs (`run --image`), which `rmi` then refuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The container's cgroup directories, recorded before they are created.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 const NAMES_DIR: &str = "names";
@@ -99,12 +102,16 @@ pub struct StateDir {
     names: PathBuf,
     name: Option<String>,
     state: State,
+    /// Left for the next command's `remove_stale` instead of removed (cgroups that could
+    /// not be removed).
+    keep: bool,
     // Held for the container's lifetime; the lock goes with the runner.
     _lock: File,
 }
 
 impl StateDir {
-    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file.
+    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file,
+    /// which records the container's cgroups before they exist.
     pub fn create(paths: &Paths, id: &str, name: Option<&str>) -> Result<StateDir> {
         let what = || format!("creating state directory {}", paths.state.display());
         fs::DirBuilder::new()
@@ -137,7 +144,9 @@ impl StateDir {
                 pid: None,
                 created,
                 image: None,
+                cgroups: Vec::new(),
             },
+            keep: false,
             _lock: lock,
         };
         if let Some(name) = name {
@@ -151,6 +160,13 @@ impl StateDir {
         &self.path
     }
 
+    /// Records the container's cgroup directories, before they are created, so that a sweep
+    /// after a killed runner finds them.
+    pub fn set_cgroups(&mut self, cgroups: Vec<PathBuf>) -> Result<()> {
+        self.state.cgroups = cgroups;
+        self.write_state()
+    }
+
     /// Records the image the container runs, so that `rmi` refuses to remove it.
     pub fn set_image(&mut self, image: &str) -> Result<()> {
         self.state.image = Some(image.to_string());
@@ -162,6 +178,12 @@ impl StateDir {
         self.state.pid = Some(pid);
         self.state.status = "running".to_string();
         self.write_state()
+    }
+
+    /// Leaves the directory to the next command's cleanup: something it names (a cgroup)
+    /// could not be removed.
+    pub fn keep_for_cleanup(&mut self) {
+        self.keep = true;
     }
 
     /// Writes the container's spec as `config.json`.
@@ -216,6 +238,9 @@ impl Drop for StateDir {
         if let Some(name) = &self.name {
             let _ = fs::remove_file(self.names.join(name));
         }
+        if self.keep {
+            return;
+        }
         if let Err(err) = fs::remove_dir_all(&self.path) {
             log::warn!("removing {}: {err}", self.path.display());
         }
@@ -243,8 +268,9 @@ fn is_locked(dir: &Path) -> bool {
     }
 }
 
-/// Removes what runners that were killed left behind: state directories nobody holds and
-/// name links to containers that no longer exist. Best effort: failures are logged.
+/// Removes what runners that were killed left behind: state directories nobody holds, the
+/// cgroups they name, and name links to containers that no longer exist. Best effort:
+/// failures are logged, and a directory whose cgroups remain is kept for the next try.
 pub fn remove_stale(paths: &Paths) {
     let Ok(entries) = fs::read_dir(&paths.state) else {
         return;
@@ -262,6 +288,10 @@ pub fn remove_stale(paths: &Paths) {
             continue; // its runner may be between mkdir and lock
         }
         log::info!("removing state left by a dead runner: {}", path.display());
+        if let Err(err) = remove_stale_cgroups(&path) {
+            log::warn!("{}", crate::errors::describe(&err));
+            continue;
+        }
         if let Err(err) = fs::remove_dir_all(&path) {
             log::warn!("removing {}: {err}", path.display());
         }
@@ -291,6 +321,22 @@ pub fn live_states(paths: &Paths) -> Vec<State> {
         .filter_map(|entry| fs::read(entry.path().join(STATE_FILE)).ok())
         .filter_map(|json| serde_json::from_slice(&json).ok())
         .collect()
+}
+
+/// Kills and removes the cgroups a dead runner's state names.
+fn remove_stale_cgroups(dir: &Path) -> Result<()> {
+    let Ok(json) = fs::read(dir.join(STATE_FILE)) else {
+        return Ok(());
+    };
+    let Ok(state) = serde_json::from_slice::<State>(&json) else {
+        return Ok(()); // not a state file of ours: it names nothing to remove
+    };
+    if state.cgroups.is_empty() {
+        return Ok(());
+    }
+    let id = dir.file_name().unwrap_or_default().to_string_lossy();
+    crate::cgroups::remove_stale(&id, &state.cgroups)
+        .with_context(|| format!("removing the cgroups of dead container {id}"))
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {

@@ -3,6 +3,8 @@
 
 mod env;
 pub mod mounts;
+pub mod resources;
+pub mod units;
 
 use crate::cli::RunArgs;
 use crate::security::userns;
@@ -80,6 +82,8 @@ pub fn build(
         None => PathBuf::from("/"),
     };
     let network = Network::parse(&args.network)?;
+    let limits = resources::from_args(args, id)?;
+    let rlimits = crate::rlimits::from_flags(&args.ulimit)?;
     let userns_mode = userns::Mode::parse(args.userns.as_deref())?;
     let maps = userns::mappings(
         userns_mode,
@@ -185,8 +189,8 @@ pub fn build(
     process.set_cwd(cwd);
     process.set_capabilities(Some(crate::security::caps::to_spec(capabilities)));
     process.set_no_new_privileges(Some(security.no_new_privileges));
-    // Not applied yet: left out rather than describe what does not happen.
-    process.set_rlimits(None);
+    // Only the limits asked for: the others stay as the runner's.
+    process.set_rlimits(rlimits);
 
     let mut linux = Linux::default();
     if root.is_some() {
@@ -200,7 +204,9 @@ pub fn build(
         linux.set_uid_mappings(Some(maps.uids));
         linux.set_gid_mappings(Some(maps.gids));
     }
-    linux.set_resources(None);
+    linux.set_resources(limits.resources);
+    // Every container has a cgroup of its own, limits or not.
+    linux.set_cgroups_path(Some(limits.cgroups_path));
     // Docker's protections belong to a root filesystem of the container's own; without one
     // the container sees the host's filesystem, as in the article, with its own /proc.
     if root.is_some() && !args.privileged {

@@ -1,5 +1,6 @@
 //! The test harness: runs the real `mini-container` binary, as root, on real containers,
-//! each test with its own `--root` directory that must be empty of state when it ends.
+//! each test with its own `--root` directory that must be empty of state when it ends, and
+//! no container cgroup left on the host once no test runs.
 
 #![allow(dead_code)]
 
@@ -8,12 +9,71 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub mod image;
 pub mod registry;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");
+
+/// Where the host's cgroups are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The `TestRoot`s alive in this process, and while there are some, a shared lock on a file
+/// every test process of the host shares. Tests run in parallel (and test binaries may too),
+/// so a container cgroup may exist while any test lives: the last `TestRoot` of a process
+/// takes the lock exclusively, so that no test anywhere runs, and checks that no container
+/// cgroup is left. Held while checking, so that no test of this process starts meanwhile.
+struct Live {
+    count: usize,
+    shared: Option<fs::File>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    count: 0,
+    shared: None,
+});
+
+fn live() -> MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn tests_lock() -> fs::File {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("mini-container-tests.lock"))
+        .unwrap()
+}
+
+/// Every container cgroup on the host: directories named `mini-container-*` anywhere below
+/// /sys/fs/cgroup, in every hierarchy.
+pub fn container_cgroups() -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            // Symbolic links (`cpu` -> `cpu,cpuacct`) are not followed: no double counting.
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("mini-container-")
+            {
+                found.push(entry.path());
+            }
+            walk(&entry.path(), found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new(CGROUP_ROOT), &mut found);
+    found
+}
 
 /// Fails the test, with the reason, unless it runs as root.
 pub fn require_root() {
@@ -41,6 +101,14 @@ impl TestRoot {
         ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
+        let mut live = live();
+        if live.count == 0 {
+            let lock = tests_lock();
+            lock.lock_shared().unwrap();
+            live.shared = Some(lock);
+        }
+        live.count += 1;
+        drop(live);
         TestRoot {
             path,
             mounts_before: host_mounts(),
@@ -137,12 +205,30 @@ impl Drop for TestRoot {
             .unwrap_or_default();
         let mounts_after = host_mounts();
         let _ = fs::remove_dir_all(&self.path);
+        let mut live = live();
+        live.count -= 1;
+        let mut cgroups = Vec::new();
+        if live.count == 0 {
+            live.shared = None;
+            let exclusive = tests_lock();
+            exclusive.lock().unwrap();
+            cgroups = container_cgroups();
+            // Not on the host after the tests, whatever they say.
+            for dir in cgroups.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        drop(live);
         if !std::thread::panicking() {
             assert!(left.is_empty(), "state left behind: {left:?}");
             assert!(names.is_empty(), "name links left behind: {names:?}");
             assert_eq!(
                 mounts_after, self.mounts_before,
                 "the host's mount table changed"
+            );
+            assert!(
+                cgroups.is_empty(),
+                "container cgroups left behind: {cgroups:?}"
             );
         }
     }
@@ -260,4 +346,32 @@ pub fn temp_file(root: &TestRoot, name: &str, contents: &[u8]) -> PathBuf {
 
 pub fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// The container's cgroup directories, as its state records them.
+pub fn cgroups_of(state: &serde_json::Value) -> Vec<PathBuf> {
+    state["cgroups"]
+        .as_array()
+        .expect("state.json has no cgroups")
+        .iter()
+        .map(|path| PathBuf::from(path.as_str().unwrap()))
+        .collect()
+}
+
+/// The first of `dirs` that has `file`: finds the hierarchy of a controller on cgroup v1.
+pub fn cgroup_with(dirs: &[PathBuf], file: &str) -> Option<PathBuf> {
+    dirs.iter().find(|dir| dir.join(file).exists()).cloned()
+}
+
+/// The cgroups a run created, from its debug log (`creating cgroup <path>`).
+pub fn created_cgroups(log: &str) -> Vec<PathBuf> {
+    log.lines()
+        .filter_map(|line| line.split("creating cgroup ").nth(1))
+        .map(|path| PathBuf::from(path.trim()))
+        .collect()
+}
+
+/// True when the host mounts cgroup v2 alone at /sys/fs/cgroup.
+pub fn is_cgroup_v2() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
 }
