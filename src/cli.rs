@@ -33,6 +33,46 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// List running containers (-a: all, kept ones too)
+    Ps {
+        /// Show every container, not only running ones
+        #[arg(short, long)]
+        all: bool,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show a container's state and spec as JSON
+    Inspect { container: String },
+    /// Show what a detached container wrote
+    Logs {
+        /// Follow the log until the container exits
+        #[arg(short, long)]
+        follow: bool,
+        container: String,
+    },
+    /// Stop a container: SIGTERM, then SIGKILL after the grace period
+    Stop {
+        /// Seconds to wait before SIGKILL
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        container: String,
+    },
+    /// Send a signal to a container's init
+    Kill {
+        /// The signal: a name (KILL, SIGTERM) or a number
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        container: String,
+    },
+    /// Remove containers that have ended (-f: kill running ones first)
+    Rm {
+        /// Kill and remove running containers
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// The container's init, re-executed by `run` inside the new namespaces (internal)
     #[command(hide = true)]
     Child,
@@ -119,6 +159,10 @@ pub struct RunArgs {
     /// Remove the container when it exits (foreground runs always are)
     #[arg(long)]
     pub rm: bool,
+
+    /// Run in the background: print the container's id and return; see `ps`, `logs`
+    #[arg(short = 'd', long)]
+    pub detach: bool,
 
     /// Give the command a new pseudo-terminal, relayed to yours in raw mode
     #[arg(short = 't', long)]

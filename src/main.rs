@@ -57,6 +57,20 @@ fn run_main() -> i32 {
             cli::Command::Image(cli::ImageCommand::Inspect { images }) => {
                 image::commands::inspect(&paths, &images)
             }
+            cli::Command::Ps { all, quiet } => container::manage::ps(&paths, all, quiet),
+            cli::Command::Inspect { container } => container::manage::inspect(&paths, &container),
+            cli::Command::Logs { follow, container } => {
+                container::manage::logs(&paths, &container, follow)
+            }
+            cli::Command::Stop { time, container } => {
+                container::manage::stop(&paths, &container, time)
+            }
+            cli::Command::Kill { signal, container } => {
+                container::manage::kill_container(&paths, &container, &signal)
+            }
+            cli::Command::Rm { force, containers } => {
+                container::manage::rm(&paths, &containers, force)
+            }
             cli::Command::Child => Ok(init::main()),
         });
     match result {

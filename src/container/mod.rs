@@ -2,8 +2,10 @@
 //! directory and a cgroup, create it, start it, wait for it, report how it ended, and remove
 //! what it left.
 
+pub mod detach;
 mod etc_files;
 pub mod id;
+pub mod manage;
 pub mod state;
 mod storage;
 
@@ -20,8 +22,20 @@ use std::time::Instant;
 /// The exit status of a container killed by SIGKILL, which is what the OOM killer sends.
 const STATUS_SIGKILL: i32 = 128 + libc::SIGKILL;
 
-/// `mini-container run`: returns the container's exit status.
+/// `mini-container run`: returns the container's exit status (`-d`: 0 once it started).
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
+    if args.detach {
+        return detach::run(paths, args);
+    }
+    run_container(paths, args, None)
+}
+
+/// Runs a container to its end; `monitor` is set when this is the monitor of `run -d`.
+fn run_container(
+    paths: &Paths,
+    args: RunArgs,
+    monitor: Option<&mut detach::Monitor>,
+) -> Result<i32> {
     let id = id::generate()?;
     let image = args
         .image
@@ -33,6 +47,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     state::remove_stale(paths);
     storage::remove_stale(paths);
     let mut state_dir = StateDir::create(paths, &id, args.name.as_deref())?;
+    if let Some(monitor) = monitor.as_deref() {
+        state_dir.set_detached(args.rm)?;
+        monitor.attach_log(state_dir.path())?;
+    }
     // The writable layer comes after the state directory, so that a sweep never takes a
     // live container's layer for a stale one.
     let layer = match &image {
@@ -81,7 +99,14 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     log::info!("container {id}: state in {}", state_dir.path().display());
 
     let cgroup = plan.map(cgroups::Plan::create).transpose()?;
-    let ended = create_start_wait(&spec, &spec_json, signals, cgroup.as_ref(), &mut state_dir);
+    let ended = create_start_wait(
+        &spec,
+        &spec_json,
+        signals,
+        cgroup.as_ref(),
+        &mut state_dir,
+        monitor,
+    );
     let report = ended
         .as_ref()
         .ok()
@@ -93,6 +118,16 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     if let Some(Err(err)) = cgroup.map(Cgroup::remove) {
         eprintln!("mini-container: warning: {}", describe(&err));
         state_dir.keep_for_cleanup();
+    }
+    // After the cleanup, which must happen whatever became of the state directory.
+    match &ended {
+        Ok((status, _)) => {
+            if let Err(err) = state_dir.finish(Some(*status)) {
+                log::warn!("recording the exit status: {}", describe(&err));
+            }
+        }
+        // A container that never started is not kept, even detached: `run -d` said why.
+        Err(_) => state_dir.remove_when_dropped(),
     }
     let (status, _) = ended?;
     log::info!("container {id}: exited with status {status}");
@@ -110,11 +145,16 @@ fn create_start_wait(
     signals: nix::sys::signalfd::SignalFd,
     cgroup: Option<&Cgroup>,
     state_dir: &mut StateDir,
+    monitor: Option<&mut detach::Monitor>,
 ) -> Result<(i32, Instant)> {
     let created_at = Instant::now();
     let created = launch::create(spec, spec_json, signals, cgroup)?;
     state_dir.set_running(created.pid().as_raw())?;
-    let status = created.start()?.wait()?;
+    let running = created.start()?;
+    if let Some(monitor) = monitor {
+        monitor.started(state_dir.id());
+    }
+    let status = running.wait()?;
     Ok((status, created_at))
 }
 

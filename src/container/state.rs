@@ -84,6 +84,24 @@ pub struct State {
     /// The container's cgroup directories, recorded before they are created.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
+    /// Started with `run -d`: kept after it exits (unless `--rm`) until `rm`.
+    #[serde(default)]
+    pub detached: bool,
+    /// Seconds since the epoch when the command started, and when it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<u64>,
+    /// The command's exit status, once it has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 const NAMES_DIR: &str = "names";
@@ -105,6 +123,8 @@ pub struct StateDir {
     /// Left for the next command's `remove_stale` instead of removed (cgroups that could
     /// not be removed).
     keep: bool,
+    /// Kept, with its name, after the container ended: a detached container until `rm`.
+    retain: bool,
     // Held for the container's lifetime; the lock goes with the runner.
     _lock: File,
 }
@@ -129,9 +149,7 @@ impl StateDir {
             .with_context(what)?;
         let lock = File::open(&path).with_context(what)?;
         lock.lock().with_context(what)?;
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let created = now();
         let mut dir = StateDir {
             names: paths.state.join(NAMES_DIR),
             path,
@@ -145,8 +163,13 @@ impl StateDir {
                 created,
                 image: None,
                 cgroups: Vec::new(),
+                detached: false,
+                started: None,
+                finished: None,
+                exit_code: None,
             },
             keep: false,
+            retain: false,
             _lock: lock,
         };
         if let Some(name) = name {
@@ -158,6 +181,10 @@ impl StateDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
     }
 
     /// Records the container's cgroup directories, before they are created, so that a sweep
@@ -177,6 +204,27 @@ impl StateDir {
     pub fn set_running(&mut self, pid: i32) -> Result<()> {
         self.state.pid = Some(pid);
         self.state.status = "running".to_string();
+        self.state.started = Some(now());
+        self.write_state()
+    }
+
+    /// Marks a detached container, kept after it exits unless `remove` (`--rm`).
+    pub fn set_detached(&mut self, remove: bool) -> Result<()> {
+        self.state.detached = true;
+        self.retain = !remove;
+        self.write_state()
+    }
+
+    /// Removes the directory when dropped even if it was to be kept.
+    pub fn remove_when_dropped(&mut self) {
+        self.retain = false;
+    }
+
+    /// Records how the container ended (a detached one is kept with it for `ps -a`).
+    pub fn finish(&mut self, exit_code: Option<i32>) -> Result<()> {
+        self.state.status = "exited".to_string();
+        self.state.exit_code = exit_code;
+        self.state.finished = Some(now());
         self.write_state()
     }
 
@@ -215,7 +263,7 @@ impl StateDir {
                 Err(err) if err.kind() == ErrorKind::AlreadyExists => {
                     let holder = fs::read_link(&link).unwrap_or_default();
                     let holder_dir = self.path.with_file_name(&holder);
-                    if is_locked(&holder_dir) {
+                    if is_locked(&holder_dir) || is_kept(&holder_dir) {
                         bail!(
                             "the container name {name:?} is already in use by container {}",
                             holder.display()
@@ -235,6 +283,9 @@ impl StateDir {
 
 impl Drop for StateDir {
     fn drop(&mut self) {
+        if self.retain {
+            return;
+        }
         if let Some(name) = &self.name {
             let _ = fs::remove_file(self.names.join(name));
         }
@@ -260,8 +311,89 @@ fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A container's state directory and state, found by name, id or unique id prefix.
+pub fn find(paths: &Paths, query: &str) -> Result<(PathBuf, State)> {
+    let by_name = fs::read_link(paths.state.join(NAMES_DIR).join(query))
+        .ok()
+        .map(|id| paths.state.join(id))
+        .filter(|dir| dir.exists());
+    let dir = match by_name {
+        Some(dir) => dir,
+        None => {
+            let matches: Vec<PathBuf> = if query.is_empty() {
+                Vec::new()
+            } else {
+                fs::read_dir(&paths.state)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter(|e| e.file_name() != NAMES_DIR)
+                            .filter(|e| e.file_name().to_string_lossy().starts_with(query))
+                            .map(|e| e.path())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            match matches.as_slice() {
+                [dir] => dir.clone(),
+                [] => bail!("no such container: {query}"),
+                _ => bail!(
+                    "{query:?} matches {} containers: give more of the id",
+                    matches.len()
+                ),
+            }
+        }
+    };
+    let state = read_state(&dir)?;
+    Ok((dir, state))
+}
+
+/// Every container's state directory and state, running or kept.
+pub fn all(paths: &Paths) -> Vec<(PathBuf, State)> {
+    let Ok(entries) = fs::read_dir(&paths.state) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name() != NAMES_DIR)
+        .filter_map(|entry| Some((entry.path(), read_state(&entry.path()).ok()?)))
+        .collect()
+}
+
+/// Removes a container that no runner holds: the cgroups its state names (killing what is
+/// left in them), its writable layer, its name and its state directory.
+pub fn remove(paths: &Paths, dir: &Path, state: &State) -> Result<()> {
+    if !state.cgroups.is_empty() {
+        crate::cgroups::remove_stale(&state.id, &state.cgroups)
+            .with_context(|| format!("removing the cgroups of container {}", state.id))?;
+    }
+    let layer = paths.storage.join("containers").join(&state.id);
+    if layer.exists() {
+        fs::remove_dir_all(&layer).with_context(|| format!("removing {}", layer.display()))?;
+    }
+    if let Some(name) = &state.name {
+        let link = paths.state.join(NAMES_DIR).join(name);
+        if fs::read_link(&link).is_ok_and(|id| id.as_os_str() == state.id.as_str()) {
+            let _ = fs::remove_file(&link);
+        }
+    }
+    fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// True if the container in `dir` was detached: kept until `rm`, even when its monitor died.
+fn is_kept(dir: &Path) -> bool {
+    read_state(dir).is_ok_and(|state| state.detached)
+}
+
+/// The state of the container in `dir`.
+pub fn read_state(dir: &Path) -> Result<State> {
+    let path = dir.join(STATE_FILE);
+    let json = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&json).with_context(|| format!("reading {}", path.display()))
+}
+
 /// True if some live runner holds the lock on `dir`.
-fn is_locked(dir: &Path) -> bool {
+pub fn is_locked(dir: &Path) -> bool {
     match File::open(dir) {
         Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
         Err(_) => false,
@@ -283,6 +415,9 @@ pub fn remove_stale(paths: &Paths) {
         let Ok(dir) = File::open(&path) else { continue };
         if dir.try_lock().is_err() {
             continue; // a live runner holds it
+        }
+        if is_kept(&path) {
+            continue; // a detached container: `ps -a` shows it until `rm`
         }
         if !path.join(STATE_FILE).exists() && !older_than(&path, CREATION_GRACE) {
             continue; // its runner may be between mkdir and lock

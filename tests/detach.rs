@@ -1,0 +1,233 @@
+//! Detached containers and their management: run -d, ps, logs, inspect, stop, kill, rm.
+
+mod common;
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::time::Duration;
+
+/// `run -d ARGS...`: returns the id it printed.
+fn detach(root: &TestRoot, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let id = ok_stdout(&root.run(&all)).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    id
+}
+
+fn inspect(root: &TestRoot, container: &str) -> serde_json::Value {
+    let json: serde_json::Value =
+        serde_json::from_str(&ok_stdout(&root.run(&["inspect", container]))).unwrap();
+    json[0].clone()
+}
+
+/// Waits until `container` has ended (its monitor let go).
+fn wait_exited(root: &TestRoot, container: &str) -> serde_json::Value {
+    wait_until(Duration::from_secs(15), || {
+        let state = inspect(root, container);
+        (state["State"]["Running"] == false).then_some(state)
+    })
+    .expect("the container never ended")
+}
+
+#[test]
+fn run_d_returns_at_once_and_ps_and_logs_show_it() {
+    let root = TestRoot::new();
+    let id = detach(
+        &root,
+        &[
+            "--name",
+            "web",
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; sleep 30",
+        ],
+    );
+    let ps = ok_stdout(&root.run(&["ps"]));
+    let lines: Vec<&str> = ps.lines().collect();
+    assert_eq!(lines.len(), 2, "{ps}");
+    assert!(
+        lines[0].starts_with("CONTAINER ID   NAME   COMMAND"),
+        "{ps}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}   web    \"sh -c echo hello", &id[..12])),
+        "{ps}"
+    );
+    assert!(lines[1].contains("Up "), "{ps}");
+    assert_eq!(
+        ok_stdout(&root.run(&["ps", "-q"])),
+        format!("{}\n", &id[..12])
+    );
+    let logs = wait_until(Duration::from_secs(5), || {
+        let out = ok_stdout(&root.run(&["logs", "web"]));
+        (out.lines().count() == 2).then_some(out)
+    })
+    .expect("the log never got both lines");
+    assert_eq!(logs, "hello\noops\n");
+    let state = inspect(&root, &id[..8]);
+    assert_eq!(state["Id"], id);
+    assert_eq!(state["Name"], "web");
+    assert_eq!(state["State"]["Status"], "running");
+    let pid = state["State"]["Pid"].as_i64().unwrap() as i32;
+    assert!(is_alive(pid));
+    assert_eq!(state["Spec"]["process"]["args"][0], "sh");
+    assert!(!state["Cgroups"].as_array().unwrap().is_empty());
+    ok_stdout(&root.run(&["rm", "-f", "web"]));
+    assert!(!is_alive(pid));
+    assert_eq!(ok_stdout(&root.run(&["ps", "-a", "-q"])), "");
+}
+
+#[test]
+fn exited_containers_are_kept_until_rm() {
+    let root = TestRoot::new();
+    let id = detach(&root, &["sh", "-c", "echo bye; exit 4"]);
+    let state = wait_exited(&root, &id);
+    assert_eq!(state["State"]["ExitCode"], 4);
+    assert_eq!(state["State"]["Status"], "exited");
+    assert_eq!(ok_stdout(&root.run(&["ps", "-q"])), "", "not running");
+    let all = ok_stdout(&root.run(&["ps", "-a"]));
+    assert!(all.contains("Exited (4) "), "{all}");
+    assert_eq!(ok_stdout(&root.run(&["logs", &id[..12]])), "bye\n");
+    // A foreground run does not sweep it away.
+    ok_stdout(&root.run(&["run", "true"]));
+    assert_eq!(root.state_dirs().len(), 1);
+    assert_eq!(ok_stdout(&root.run(&["rm", &id])), format!("{id}\n"));
+    assert!(root.state_dirs().is_empty());
+    // --rm: removed when it ends.
+    let removed = detach(&root, &["--rm", "true"]);
+    let gone = wait_until(Duration::from_secs(5), || {
+        root.state_dirs().is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "{removed} was kept despite --rm");
+}
+
+#[test]
+fn stop_sends_sigterm_then_sigkill() {
+    let root = TestRoot::new();
+    // Under --init an untrapped SIGTERM ends the command: 143 within the grace period.
+    let graceful = detach(&root, &["--init", "sleep", "60"]);
+    let started = std::time::Instant::now();
+    ok_stdout(&root.run(&["stop", &graceful]));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(inspect(&root, &graceful)["State"]["ExitCode"], 143);
+    // PID 1 without a handler ignores SIGTERM: SIGKILL after the grace period, 137.
+    let stubborn = detach(&root, &["sleep", "60"]);
+    let started = std::time::Instant::now();
+    ok_stdout(&root.run(&["stop", "-t", "1", &stubborn]));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert_eq!(inspect(&root, &stubborn)["State"]["ExitCode"], 137);
+    // kill -s: any signal; the container's trap answers it.
+    let trapping = detach(
+        &root,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 10' USR1; while :; do sleep 0.05; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    ok_stdout(&root.run(&["kill", "-s", "USR1", &trapping]));
+    assert_eq!(wait_exited(&root, &trapping)["State"]["ExitCode"], 10);
+    let line = assert_fails(&root.run(&["kill", &trapping]), 125);
+    assert!(line.contains("is not running"), "{line}");
+    ok_stdout(&root.run(&["rm", &graceful, &stubborn, &trapping]));
+}
+
+#[test]
+fn a_killed_monitor_leaves_a_container_ps_reports_and_rm_f_removes() {
+    let root = TestRoot::new();
+    let id = detach(&root, &["sleep", "60"]);
+    let state = inspect(&root, &id);
+    let init = state["State"]["Pid"].as_i64().unwrap() as i32;
+    let cgroups: Vec<String> = state["Cgroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let monitor = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+    let monitor: i32 = monitor
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kill(Pid::from_raw(monitor), Signal::SIGKILL).unwrap();
+    let gone = wait_until(Duration::from_secs(5), || (!is_alive(init)).then_some(()));
+    assert!(gone.is_some(), "the container outlived its monitor");
+    let all = ok_stdout(&root.run(&["ps", "-a"]));
+    assert!(all.contains("Dead"), "{all}");
+    assert_eq!(inspect(&root, &id)["State"]["Running"], false);
+    // Not swept by other commands: it is the user's to remove.
+    ok_stdout(&root.run(&["run", "true"]));
+    assert_eq!(root.state_dirs().len(), 1);
+    ok_stdout(&root.run(&["rm", "-f", &id]));
+    assert!(root.state_dirs().is_empty());
+    for cgroup in cgroups {
+        assert!(
+            !std::path::Path::new(&cgroup).exists(),
+            "{cgroup} left behind"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_and_125() {
+    let root = TestRoot::new();
+    let id = detach(&root, &["--name", "taken", "sleep", "30"]);
+    let line = assert_fails(&root.run(&["run", "-d", "--name", "taken", "true"]), 125);
+    assert!(line.contains("already in use"), "{line}");
+    for command in [
+        &["logs", "nosuch"][..],
+        &["inspect", "nosuch"],
+        &["stop", "nosuch"],
+        &["rm", "nosuch"],
+        &["kill", "nosuch"],
+    ] {
+        let line = assert_fails(&root.run(command), 125);
+        assert_eq!(
+            line, "mini-container: no such container: nosuch",
+            "{command:?}"
+        );
+    }
+    let line = assert_fails(&root.run(&["rm", "taken"]), 125);
+    assert!(line.contains("cannot remove running container"), "{line}");
+    let line = assert_fails(&root.run(&["kill", "-s", "NOPE", "taken"]), 125);
+    assert!(line.contains("invalid signal"), "{line}");
+    // An ambiguous prefix: make containers until two ids share their first digit.
+    let mut ids = vec![id.clone()];
+    let shared = loop {
+        let next = detach(&root, &["true"]);
+        if let Some(other) = ids.iter().find(|other| other[..1] == next[..1]) {
+            break other[..1].to_string();
+        }
+        ids.push(next);
+    };
+    let line = assert_fails(&root.run(&["inspect", &shared]), 125);
+    assert!(
+        line.contains("matches") && line.contains("give more of the id"),
+        "{line}"
+    );
+    assert_fails(&root.run(&["run", "-d", "nosuch-command"]), 127);
+    let line = assert_fails(&root.run(&["run", "-d", "-t", "true"]), 125);
+    assert!(
+        line.contains("not supported") || line.contains("not a TTY"),
+        "{line}"
+    );
+    let all: Vec<String> = ok_stdout(&root.run(&["ps", "-a", "-q"]))
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(all.iter().map(String::as_str));
+    ok_stdout(&root.run(&args));
+}
