@@ -33,6 +33,8 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a command in a running container
+    Exec(ExecArgs),
     /// List running containers (-a: all, kept ones too)
     Ps {
         /// Show every container, not only running ones
@@ -289,4 +291,35 @@ pub enum ImageCommand {
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
     },
+}
+
+/// `exec [OPTIONS] CONTAINER COMMAND [ARG...]`.
+#[derive(Debug, Default, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open (it always is: stdio is inherited)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Give the command a new pseudo-terminal, relayed to yours in raw mode
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// Set an environment variable (K=V), or copy K from the caller's environment
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+
+    /// Working directory inside the container (absolute)
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Run as USER[:GROUP] (names or numeric ids, looked up in the container's /etc files)
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// The container: its name, id, or a unique prefix of its id
+    pub container: String,
+
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

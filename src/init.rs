@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 pub enum Step {
     /// A new cgroup namespace, made after the parent placed us in our cgroup.
     EnterCgroupNamespace,
+    /// `exec`: join a running container's namespaces (user first, mount last); the pid
+    /// namespace takes effect for children, so the command runs in a child.
+    JoinNamespaces(Vec<(LinuxNamespaceType, PathBuf)>),
     /// `mount --make-rprivate /`: before any mount, so nothing reaches the host.
     MakeMountsPrivate,
     /// Bind the root filesystem onto itself; later mounts are made inside it.
@@ -60,6 +63,10 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::EnterCgroupNamespace => write!(f, "entering a new cgroup namespace"),
+            Step::JoinNamespaces(list) => {
+                let kinds: Vec<String> = list.iter().map(|(typ, _)| typ.to_string()).collect();
+                write!(f, "joining the {} namespaces", kinds.join(", "))
+            }
             Step::MakeMountsPrivate => write!(f, "making mounts private"),
             Step::BindRootfs(dir) => write!(f, "binding the root filesystem {}", dir.display()),
             Step::AttachIdmappedRootfs(dir) => {
@@ -109,6 +116,7 @@ impl Step {
             Step::EnterCgroupNamespace => {
                 unshare(CloneFlags::CLONE_NEWCGROUP).context("creating a cgroup namespace")
             }
+            Step::JoinNamespaces(list) => join_namespaces(list),
             Step::MakeMountsPrivate => mounts::make_mounts_private(),
             Step::BindRootfs(dir) => {
                 context.root = Some(Root::bind(dir)?);
@@ -161,6 +169,29 @@ impl Step {
     }
 }
 
+/// Opens every namespace first (their paths are in the host's /proc), then joins them:
+/// the user namespace first (it grants the rights for the others), the mount namespace last.
+fn join_namespaces(list: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
+    let mut opened = Vec::new();
+    for (typ, path) in list {
+        let fd = std::fs::File::open(path).with_context(|| {
+            format!("opening the container's {typ} namespace {}", path.display())
+        })?;
+        opened.push((*typ, fd));
+    }
+    let rank = |typ: &LinuxNamespaceType| match typ {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 2,
+        _ => 1,
+    };
+    opened.sort_by_key(|(typ, _)| rank(typ));
+    for (typ, fd) in &opened {
+        nix::sched::setns(fd, CloneFlags::from_bits_truncate(*typ as i32))
+            .with_context(|| format!("joining the container's {typ} namespace"))?;
+    }
+    Ok(())
+}
+
 fn root_of(context: &SetupState) -> Result<&Root> {
     context.root.as_ref().context("no root filesystem")
 }
@@ -185,6 +216,25 @@ impl Plan {
             .map(|list| list.iter().map(|ns| ns.typ()).collect())
             .unwrap_or_default();
         let has = |typ| namespaces.contains(&typ);
+        let joined: Vec<(LinuxNamespaceType, PathBuf)> = spec
+            .linux()
+            .as_ref()
+            .and_then(|linux| linux.namespaces().as_ref())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|ns| Some((ns.typ(), ns.path().clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !joined.is_empty() {
+            // `exec`: the container is set up already; only the process is.
+            let mut steps = vec![Step::JoinNamespaces(joined)];
+            steps.extend(process_steps(process)?);
+            return Ok(Plan {
+                steps,
+                command: Command::from_process(process)?,
+            });
+        }
 
         let mut steps = Vec::new();
         if has(LinuxNamespaceType::Cgroup) {
@@ -250,35 +300,43 @@ impl Plan {
         if has(LinuxNamespaceType::Network) {
             steps.push(Step::BringLoopbackUp);
         }
-        // Raising a limit needs CAP_SYS_RESOURCE: before the capabilities are dropped.
-        for rlimit in process.rlimits().as_deref().unwrap_or_default() {
-            steps.push(Step::SetRlimit(Rlimit::from_spec(rlimit)?));
-        }
-        if process.terminal() == Some(true) {
-            let size = process.console_size();
-            steps.push(Step::OpenTerminal {
-                rows: size.map_or(0, |s| s.height() as u16),
-                columns: size.map_or(0, |s| s.width() as u16),
-            });
-        }
-        if let Some(capabilities) = process.capabilities() {
-            steps.push(Step::LimitBoundingSet(capabilities.clone()));
-        }
-        if let Some(name) = process.user().username() {
-            steps.push(Step::SetUser(name.clone()));
-        }
-        if let Some(capabilities) = process.capabilities() {
-            steps.push(Step::SetCapabilities(capabilities.clone()));
-        }
-        if process.no_new_privileges() == Some(true) {
-            steps.push(Step::SetNoNewPrivileges);
-        }
-        steps.push(Step::ChangeDirectory(process.cwd().clone()));
+        steps.extend(process_steps(process)?);
         Ok(Plan {
             steps,
             command: Command::from_process(process)?,
         })
     }
+}
+
+/// The steps that make the process what the spec says (for `run` and `exec` alike): limits,
+/// terminal, user, capabilities, no_new_privs, working directory.
+fn process_steps(process: &oci_spec::runtime::Process) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    // Raising a limit needs CAP_SYS_RESOURCE: before the capabilities are dropped.
+    for rlimit in process.rlimits().as_deref().unwrap_or_default() {
+        steps.push(Step::SetRlimit(Rlimit::from_spec(rlimit)?));
+    }
+    if process.terminal() == Some(true) {
+        let size = process.console_size();
+        steps.push(Step::OpenTerminal {
+            rows: size.map_or(0, |s| s.height() as u16),
+            columns: size.map_or(0, |s| s.width() as u16),
+        });
+    }
+    if let Some(capabilities) = process.capabilities() {
+        steps.push(Step::LimitBoundingSet(capabilities.clone()));
+    }
+    if let Some(name) = process.user().username() {
+        steps.push(Step::SetUser(name.clone()));
+    }
+    if let Some(capabilities) = process.capabilities() {
+        steps.push(Step::SetCapabilities(capabilities.clone()));
+    }
+    if process.no_new_privileges() == Some(true) {
+        steps.push(Step::SetNoNewPrivileges);
+    }
+    steps.push(Step::ChangeDirectory(process.cwd().clone()));
+    Ok(steps)
 }
 
 /// `mini-container child`: returns only if the command could not be exec'd.
@@ -344,7 +402,10 @@ fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
     if let Some(master) = context.terminal.take() {
         sync.send_fd(&master)?;
     }
-    Ok(Some((command, crate::spec::has_init(&spec))))
+    // A process that joined a pid namespace must fork to be in it: `exec` runs under init.
+    let joined_pid = matches!(plan.steps.first(), Some(Step::JoinNamespaces(list))
+        if list.iter().any(|(typ, _)| *typ == LinuxNamespaceType::Pid));
+    Ok(Some((command, crate::spec::has_init(&spec) || joined_pid)))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! `create` leaves the child set up and blocked just before exec; `start` releases it; `wait`
 //! returns its exit status. `run` is the three in a row, after `block_signals`.
 
-use crate::cgroups::Cgroup;
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::relay;
 use crate::security::userns::{self, Mappings};
@@ -114,6 +113,10 @@ pub fn block_signals(terminal: bool) -> Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
 }
 
+/// Where the container's init goes once cloned: into the container's new cgroup (`run`), or
+/// into a running container's (`exec`).
+pub type Placement<'a> = &'a dyn Fn(Pid) -> Result<()>;
+
 /// Starts the container's init in new namespaces, moves it into its cgroup, sends it the
 /// spec and waits until it has done its setup. Setup failures come back as the init
 /// reported them. `signals` comes from [`block_signals`].
@@ -121,7 +124,7 @@ pub fn create(
     spec: &Spec,
     spec_json: &[u8],
     signals: SignalFd,
-    cgroup: Option<&Cgroup>,
+    place: Placement,
 ) -> Result<Created> {
     let maps = Mappings::from_spec(spec);
     let terminal = has_terminal(spec);
@@ -139,10 +142,7 @@ pub fn create(
     log::debug!("container init is pid {pid} on the host");
     // Before it has the spec, so before it can run anything of the user's. On failure the
     // child is killed and reaped as `child` drops.
-    if let Some(cgroup) = cgroup {
-        log::debug!("moving the container's init into its cgroup");
-        cgroup.add_process(pid)?;
-    }
+    place(pid)?;
     let mut rootfs_tree = None;
     if let Some(maps) = &maps {
         userns::write_mappings(pid, maps)?;
@@ -276,10 +276,10 @@ fn clone_flags(spec: &Spec) -> Result<CloneFlags> {
     let mut flags = CloneFlags::empty();
     for namespace in namespaces {
         if namespace.path().is_some() {
-            bail!(
-                "joining an existing {} namespace is not supported",
-                namespace.typ()
-            );
+            // Joined by the init (`exec`); it re-execs from a private mount namespace of
+            // its own first, where its binary is bound read-only.
+            flags |= CloneFlags::CLONE_NEWNS;
+            continue;
         }
         flags |= match namespace.typ() {
             LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,

@@ -57,6 +57,17 @@ fn run_main() -> i32 {
             cli::Command::Image(cli::ImageCommand::Inspect { images }) => {
                 image::commands::inspect(&paths, &images)
             }
+            cli::Command::Exec(args) => container::join::exec(
+                &paths,
+                &args.container,
+                &spec::exec::ExecRequest {
+                    command: args.command,
+                    env: args.env,
+                    workdir: args.workdir,
+                    user: args.user,
+                    tty: args.tty,
+                },
+            ),
             cli::Command::Ps { all, quiet } => container::manage::ps(&paths, all, quiet),
             cli::Command::Inspect { container } => container::manage::inspect(&paths, &container),
             cli::Command::Logs { follow, container } => {

@@ -49,6 +49,8 @@ pub fn run(command: &Command, sync: SyncSocket) -> i32 {
     // only execs the command (which resets the signal mask) or reports why it could not.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // The command dies with its init, as the init dies with the runner.
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             let failure = command.exec();
             let _ = sync.send_message(&Message::ExecFailed {
                 errno: failure.errno as i32,

@@ -271,6 +271,15 @@ fn check_cgroups_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Moves a process into a running container's cgroup directories (`exec`).
+pub fn add_to(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+    for dir in dirs {
+        files::write(&dir.join("cgroup.procs"), &pid.to_string())
+            .with_context(|| format!("moving the process into cgroup {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// A container's cgroup: killed and removed when dropped, unless [`Cgroup::remove`] did it.
 #[derive(Debug)]
 pub struct Cgroup {

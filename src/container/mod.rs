@@ -5,6 +5,7 @@
 pub mod detach;
 mod etc_files;
 pub mod id;
+pub mod join;
 pub mod manage;
 pub mod state;
 mod storage;
@@ -148,7 +149,13 @@ fn create_start_wait(
     monitor: Option<&mut detach::Monitor>,
 ) -> Result<(i32, Instant)> {
     let created_at = Instant::now();
-    let created = launch::create(spec, spec_json, signals, cgroup)?;
+    let place = |pid| {
+        cgroup.map_or(Ok(()), |cgroup| {
+            log::debug!("moving the container's init into its cgroup");
+            cgroup.add_process(pid)
+        })
+    };
+    let created = launch::create(spec, spec_json, signals, &place)?;
     state_dir.set_running(created.pid().as_raw())?;
     let running = created.start()?;
     if let Some(monitor) = monitor {

@@ -2,6 +2,7 @@
 //! (`config.json`), filled with Docker's defaults.
 
 mod env;
+pub mod exec;
 pub mod mounts;
 pub mod resources;
 pub mod units;
