@@ -48,6 +48,28 @@ fn wait_for(output: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str) {
     }
 }
 
+/// Starts `mini-container ARGS` with the pty's slave as its stdio and controlling terminal,
+/// as a user's shell would.
+fn spawn_on_pty(root: &TestRoot, slave: &OwnedFd, args: &[&str]) -> std::process::Child {
+    let slave_fd = slave.as_raw_fd();
+    let mut command = root.command(args);
+    command
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    // SAFETY: between fork and exec only setsid and ioctl, both async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().unwrap()
+}
+
 #[test]
 fn a_terminal_of_its_own_with_size_resize_and_status() {
     let root = TestRoot::new();
@@ -180,4 +202,40 @@ fn init_forwards_signals_and_statuses() {
             .code(),
         Some(9)
     );
+}
+
+#[test]
+fn exec_t_gets_a_terminal_in_the_container() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    ok_stdout(&root.run(&[
+        "run",
+        "-d",
+        "--name",
+        "term",
+        "--rootfs",
+        path_str(&rootfs),
+        "sleep",
+        "60",
+    ]));
+    let OpenptyResult { master, slave } = openpty(Some(&size(20, 70)), None).unwrap();
+    let mut runner = spawn_on_pty(
+        &root,
+        &slave,
+        &[
+            "exec",
+            "-it",
+            "term",
+            "sh",
+            "-c",
+            "tty; stty size; echo $TERM; exit 6",
+        ],
+    );
+    let output = reader(&master);
+    let mut seen = String::new();
+    wait_for(&output, &mut seen, "xterm");
+    assert!(seen.contains("/dev/pts/0"), "{seen}");
+    assert!(seen.contains("20 70"), "{seen}");
+    assert_eq!(runner.wait().unwrap().code(), Some(6), "{seen}");
+    ok_stdout(&root.run(&["rm", "-f", "term"]));
 }

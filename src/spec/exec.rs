@@ -74,6 +74,9 @@ pub fn build(
     }
     process.set_terminal(Some(request.tty));
     process.set_console_size(None);
+    if request.tty {
+        process.set_console_size(super::console_size()?);
+    }
 
     let mut linux = container.linux().clone().unwrap_or_default();
     let joined: Vec<LinuxNamespace> = linux

@@ -174,15 +174,8 @@ pub fn build(
 
     let mut process = Process::default();
     process.set_terminal(Some(args.tty));
-    if args.tty
-        && let Some(size) = crate::tty::window_size(std::io::stdin().as_fd())
-    {
-        let console = oci_spec::runtime::BoxBuilder::default()
-            .height(u64::from(size.ws_row))
-            .width(u64::from(size.ws_col))
-            .build()
-            .context("recording the terminal size")?;
-        process.set_console_size(Some(console));
+    if args.tty {
+        process.set_console_size(console_size()?);
     }
     process.set_user(user);
     process.set_args(Some(command));
@@ -262,6 +255,19 @@ fn namespaces(network: Network, user: bool) -> Vec<LinuxNamespace> {
             namespace
         })
         .collect()
+}
+
+/// The caller's terminal size, for a container's own terminal (`-t`).
+fn console_size() -> Result<Option<oci_spec::runtime::Box>> {
+    let Some(size) = crate::tty::window_size(std::io::stdin().as_fd()) else {
+        return Ok(None);
+    };
+    let console = oci_spec::runtime::BoxBuilder::default()
+        .height(u64::from(size.ws_row))
+        .width(u64::from(size.ws_col))
+        .build()
+        .context("recording the terminal size")?;
+    Ok(Some(console))
 }
 
 /// The root filesystem of `run --image`: where the overlay of the image's layers goes, its

@@ -204,6 +204,15 @@ impl Drop for TestRoot {
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         let mounts_after = host_mounts();
+        if !left.is_empty() {
+            // A test that failed midway: end its containers (killing them, and so their
+            // cgroups and layers with them) before its directory goes.
+            let ids: Vec<String> = left
+                .iter()
+                .filter_map(|dir| Some(dir.file_name()?.to_string_lossy().into_owned()))
+                .collect();
+            let _ = self.command(&["rm", "-f"]).args(&ids).output();
+        }
         let _ = fs::remove_dir_all(&self.path);
         let mut live = live();
         live.count -= 1;
