@@ -23,7 +23,7 @@ use std::os::fd::OwnedFd;
 
 /// Signals sent to `run` that are passed on to the container's init. Job-control signals
 /// stay with the runner, and faults are never caught.
-const FORWARDED_SIGNALS: [Signal; 8] = [
+pub const FORWARDED_SIGNALS: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,

@@ -21,6 +21,7 @@ mod security;
 mod spawn;
 mod spec;
 mod sync;
+mod time;
 mod tty;
 mod user;
 

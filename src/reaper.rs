@@ -5,6 +5,7 @@
 
 use crate::errors::exec_failure_status;
 use crate::exec::Command;
+use crate::launch::FORWARDED_SIGNALS;
 use crate::sync::{Message, SyncSocket};
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -12,24 +13,13 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-/// Signals passed on to the command (what the runner forwards, and SIGWINCH for terminals).
-const FORWARDED: [Signal; 9] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGALRM,
-    Signal::SIGPWR,
-    Signal::SIGWINCH,
-];
-
 /// Runs `command` under this process as init; returns the status to exit with.
 pub fn run(command: &Command, sync: SyncSocket) -> i32 {
     let mut mask = SigSet::empty();
+    // What the runner forwards, and SIGWINCH for a terminal.
     mask.add(Signal::SIGCHLD);
-    for signal in FORWARDED {
+    mask.add(Signal::SIGWINCH);
+    for signal in FORWARDED_SIGNALS {
         mask.add(signal);
     }
     let signals = mask

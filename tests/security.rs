@@ -222,11 +222,16 @@ fn the_runners_binary_cannot_be_overwritten_through_proc_exe() {
     std::fs::write(&passwd, contents).unwrap();
     let output = runner.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    // No process runs the binary any more, so it is not busy: only the mount protects it.
-    let reopened = open(
-        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&exe)).as_str(),
-        OFlag::O_WRONLY,
-        Mode::empty(),
-    );
+    // Once no process runs the binary (tests in parallel may, for a moment: ETXTBSY), only
+    // the mount protects it.
+    let reopened = wait_until(Duration::from_secs(10), || {
+        let result = open(
+            format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&exe)).as_str(),
+            OFlag::O_WRONLY,
+            Mode::empty(),
+        );
+        (result.as_ref().err() != Some(&nix::errno::Errno::ETXTBSY)).then_some(result)
+    })
+    .expect("the binary stayed busy");
     assert_eq!(reopened.err(), Some(nix::errno::Errno::EROFS));
 }

@@ -76,32 +76,19 @@ fn a_terminal_of_its_own_with_size_resize_and_status() {
     let rootfs = root.busybox_rootfs();
     let OpenptyResult { master, slave } = openpty(Some(&size(33, 111)), None).unwrap();
     let before = tcgetattr(&slave).unwrap();
-    let slave_fd = slave.as_raw_fd();
-    let mut command = root.command(&[
-        "run",
-        "-t",
-        "--rootfs",
-        path_str(&rootfs),
-        "sh",
-        "-c",
-        "tty; stty size; echo ready; read line; stty size; echo \"got $line\"; exit 5",
-    ]);
-    command
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
-    // SAFETY: between fork and exec only setsid and ioctl, both async-signal-safe: the
-    // runner gets the pty as its controlling terminal, as in a user's shell.
-    unsafe {
-        command.pre_exec(move || {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut runner = command.spawn().unwrap();
+    let mut runner = spawn_on_pty(
+        &root,
+        &slave,
+        &[
+            "run",
+            "-t",
+            "--rootfs",
+            path_str(&rootfs),
+            "sh",
+            "-c",
+            "tty; stty size; echo ready; read line; stty size; echo \"got $line\"; exit 5",
+        ],
+    );
     let output = reader(&master);
     let mut seen = String::new();
     wait_for(&output, &mut seen, "ready");

@@ -4,6 +4,7 @@
 
 use super::detach::LOG_FILE;
 use super::state::{self, Paths, State, is_locked, now};
+use crate::time::{format_rfc3339, human_duration};
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -42,7 +43,7 @@ pub fn ps(paths: &Paths, all: bool, quiet: bool) -> Result<i32> {
                 format!("\"{}\"", truncate(command, 20)),
                 format!(
                     "{} ago",
-                    human_duration(now().saturating_sub(state.created))
+                    human_duration(now().saturating_sub(state.created) as i64)
                 ),
                 status_text(state, *running),
             ]
@@ -74,11 +75,11 @@ fn status_text(state: &State, running: bool) -> String {
     match (running, state.exit_code, state.finished) {
         (true, _, _) => format!(
             "Up {}",
-            human_duration(now().saturating_sub(state.started.unwrap_or(state.created)))
+            human_duration(now().saturating_sub(state.started.unwrap_or(state.created)) as i64)
         ),
         (false, Some(code), Some(finished)) => format!(
             "Exited ({code}) {} ago",
-            human_duration(now().saturating_sub(finished))
+            human_duration(now().saturating_sub(finished) as i64)
         ),
         // Its runner died without recording an end: SIGKILLed, and the container with it.
         _ => "Dead".to_string(),
@@ -103,43 +104,6 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Docker's human durations: "Less than a second", "5 seconds", "About a minute", ...
-pub fn human_duration(seconds: u64) -> String {
-    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86400);
-    match seconds {
-        0 => "Less than a second".to_string(),
-        1 => "1 second".to_string(),
-        2..60 => format!("{seconds} seconds"),
-        _ if minutes == 1 => "About a minute".to_string(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".to_string(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ => format!("{days} days"),
-    }
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (`2026-11-29T05:13:20Z`).
-pub fn rfc3339(seconds: u64) -> String {
-    let days = (seconds / 86400) as i64;
-    let rem = seconds % 86400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `inspect CONTAINER`: its state, spec and cgroups as JSON.
 pub fn inspect(paths: &Paths, container: &str) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
@@ -148,6 +112,7 @@ pub fn inspect(paths: &Paths, container: &str) -> Result<i32> {
         .ok()
         .and_then(|json| serde_json::from_slice(&json).ok())
         .unwrap_or(serde_json::Value::Null);
+    let rfc3339 = |t: u64| format_rfc3339(t as i64);
     let time = |t: Option<u64>| t.map(rfc3339);
     let status = if running {
         "running"
@@ -292,24 +257,6 @@ fn parse_signal(text: &str) -> Result<Signal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_dockers() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(61), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3700), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-    }
-
-    #[test]
-    fn times_in_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_929_200), "2026-11-29T05:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn signals_by_name_or_number() {

@@ -12,7 +12,6 @@ mod archive;
 mod compress;
 mod extract;
 mod registry;
-mod time;
 
 use crate::container::state::Paths;
 use anyhow::{Result, bail};

@@ -12,7 +12,7 @@ use super::config::{
 use super::digest::{Digest, HashingReader};
 use super::reference::{DOCKER_HUB, Reference};
 use super::store::Store;
-use super::time::human_size;
+use crate::time::human_size;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};

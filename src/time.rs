@@ -1,5 +1,5 @@
-//! Timestamps as image configs write them (RFC 3339, UTC) and as `images` shows them
-//! ("3 hours ago"), without a date library.
+//! Timestamps as image configs and `inspect` write them (RFC 3339, UTC) and as `images` and
+//! `ps` show them ("3 hours ago"), without a date library.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
