@@ -17,7 +17,7 @@ use crate::spec::units::format_bytes;
 use crate::{launch, spec};
 use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
-use state::{Paths, StateDir};
+use state::{NewContainer, Paths, StateDir};
 use std::time::Instant;
 
 /// The exit status of a container killed by SIGKILL, which is what the OOM killer sends.
@@ -47,20 +47,10 @@ fn run_container(
     let signals = launch::block_signals(args.tty)?;
     state::remove_stale(paths);
     storage::remove_stale(paths);
-    let mut state_dir = StateDir::create(paths, &id, args.name.as_deref())?;
-    if let Some(monitor) = monitor.as_deref() {
-        state_dir.set_detached(args.rm)?;
-        monitor.attach_log(state_dir.path())?;
-    }
-    // The writable layer comes after the state directory, so that a sweep never takes a
-    // live container's layer for a stale one.
-    let layer = match &image {
-        Some(image) => {
-            state_dir.set_image(&image.id.to_string())?;
-            Some(storage::ContainerStorage::create(paths, &id)?)
-        }
-        None => None,
-    };
+    // The writable layer's place is in the spec; it is made after the state directory.
+    let layer = image
+        .as_ref()
+        .map(|_| storage::ContainerStorage::new(paths, &id));
     let image_root = image
         .as_ref()
         .zip(layer.as_ref())
@@ -80,7 +70,6 @@ fn run_container(
     let plan = cgroups::Plan::new(&spec, Accounting { stats: args.stats })?;
     // A rootless run gets a cgroup only where one is delegated to its user.
     let plan = if nix::unistd::geteuid().is_root() || plan.is_permitted() {
-        state_dir.set_cgroups(plan.paths())?;
         Some(plan)
     } else {
         if plan.has_limits() || args.stats {
@@ -92,6 +81,23 @@ fn run_container(
         log::debug!("rootless: running without a cgroup of its own");
         None
     };
+    let mut state_dir = StateDir::create(
+        paths,
+        NewContainer {
+            id: &id,
+            name: args.name.as_deref(),
+            image: image.as_ref().map(|image| image.id.to_string()),
+            cgroups: plan.as_ref().map(cgroups::Plan::paths).unwrap_or_default(),
+            detached: monitor.is_some(),
+            remove: args.rm,
+        },
+    )?;
+    if let Some(monitor) = monitor.as_deref() {
+        monitor.attach_log(state_dir.path())?;
+    }
+    if let Some(layer) = &layer {
+        layer.create()?;
+    }
     state_dir.write_config(&spec_json)?;
     if spec.root().is_some() {
         let hostname = spec.hostname().as_deref().unwrap_or_default();

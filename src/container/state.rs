@@ -129,10 +129,23 @@ pub struct StateDir {
     _lock: File,
 }
 
+/// What is known of a container when its state directory is made: all of it is in the first
+/// state file, so that a sweep after a killed runner finds its cgroups before they exist.
+#[derive(Debug, Default)]
+pub struct NewContainer<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub image: Option<String>,
+    pub cgroups: Vec<PathBuf>,
+    /// `run -d`: kept after it ends, unless `remove` (`--rm`).
+    pub detached: bool,
+    pub remove: bool,
+}
+
 impl StateDir {
-    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file,
-    /// which records the container's cgroups before they exist.
-    pub fn create(paths: &Paths, id: &str, name: Option<&str>) -> Result<StateDir> {
+    /// Creates and locks `<root>/<id>`, claims the name, and writes the first state file.
+    pub fn create(paths: &Paths, new: NewContainer) -> Result<StateDir> {
+        let (id, name) = (new.id, new.name);
         let what = || format!("creating state directory {}", paths.state.display());
         fs::DirBuilder::new()
             .recursive(true)
@@ -161,9 +174,9 @@ impl StateDir {
                 runner_pid: std::process::id(),
                 pid: None,
                 created,
-                image: None,
-                cgroups: Vec::new(),
-                detached: false,
+                image: new.image,
+                cgroups: new.cgroups,
+                detached: new.detached,
                 started: None,
                 finished: None,
                 exit_code: None,
@@ -176,6 +189,8 @@ impl StateDir {
             dir.claim_name(name)?;
         }
         dir.write_state()?;
+        // Kept from here on; a failure above removed it.
+        dir.retain = new.detached && !new.remove;
         Ok(dir)
     }
 
@@ -187,19 +202,6 @@ impl StateDir {
         &self.state.id
     }
 
-    /// Records the container's cgroup directories, before they are created, so that a sweep
-    /// after a killed runner finds them.
-    pub fn set_cgroups(&mut self, cgroups: Vec<PathBuf>) -> Result<()> {
-        self.state.cgroups = cgroups;
-        self.write_state()
-    }
-
-    /// Records the image the container runs, so that `rmi` refuses to remove it.
-    pub fn set_image(&mut self, image: &str) -> Result<()> {
-        self.state.image = Some(image.to_string());
-        self.write_state()
-    }
-
     /// Records the container's init pid and marks it running.
     pub fn set_running(&mut self, pid: i32) -> Result<()> {
         self.state.pid = Some(pid);
@@ -208,20 +210,17 @@ impl StateDir {
         self.write_state()
     }
 
-    /// Marks a detached container, kept after it exits unless `remove` (`--rm`).
-    pub fn set_detached(&mut self, remove: bool) -> Result<()> {
-        self.state.detached = true;
-        self.retain = !remove;
-        self.write_state()
-    }
-
     /// Removes the directory when dropped even if it was to be kept.
     pub fn remove_when_dropped(&mut self) {
         self.retain = false;
     }
 
-    /// Records how the container ended (a detached one is kept with it for `ps -a`).
+    /// Records how the container ended, for a detached one kept for `ps -a` (a directory
+    /// about to be removed is not written to).
     pub fn finish(&mut self, exit_code: Option<i32>) -> Result<()> {
+        if !self.retain {
+            return Ok(());
+        }
         self.state.status = "exited".to_string();
         self.state.exit_code = exit_code;
         self.state.finished = Some(now());
@@ -502,6 +501,14 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn named<'a>(id: &'a str, name: &'a str) -> NewContainer<'a> {
+        NewContainer {
+            id,
+            name: Some(name),
+            ..NewContainer::default()
+        }
+    }
+
     fn temp_paths(tag: &str) -> Paths {
         let root = std::env::temp_dir().join(format!("mc-state-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
@@ -511,7 +518,7 @@ mod tests {
     #[test]
     fn state_dir_lives_as_long_as_its_value() {
         let paths = temp_paths("life");
-        let mut dir = StateDir::create(&paths, "abc", Some("web")).unwrap();
+        let mut dir = StateDir::create(&paths, named("abc", "web")).unwrap();
         dir.set_running(42).unwrap();
         let state: State =
             serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
@@ -522,7 +529,7 @@ mod tests {
             Path::new("abc")
         );
         // A second container cannot take the name while the first lives.
-        let err = StateDir::create(&paths, "def", Some("web")).unwrap_err();
+        let err = StateDir::create(&paths, named("def", "web")).unwrap_err();
         assert!(
             format!("{err:#}").contains("already in use by container abc"),
             "{err:#}"
@@ -557,7 +564,7 @@ mod tests {
         assert!(fs::symlink_metadata(paths.state.join("names/old")).is_err());
         assert!(paths.state.join("young").exists());
         // The name is free again.
-        drop(StateDir::create(&paths, "new", Some("old")).unwrap());
+        drop(StateDir::create(&paths, named("new", "old")).unwrap());
         fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
     }
 

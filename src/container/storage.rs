@@ -16,14 +16,22 @@ pub struct ContainerStorage {
 }
 
 impl ContainerStorage {
-    pub fn create(paths: &Paths, id: &str) -> Result<ContainerStorage> {
-        let path = paths.storage.join(CONTAINERS_DIR).join(id);
-        let storage = ContainerStorage { path };
+    /// The writable layer of container `id`, not made yet (see [`ContainerStorage::create`]);
+    /// whatever exists of it is removed when this value drops.
+    pub fn new(paths: &Paths, id: &str) -> ContainerStorage {
+        ContainerStorage {
+            path: paths.storage.join(CONTAINERS_DIR).join(id),
+        }
+    }
+
+    /// Makes the directories: after the state directory, so that a sweep never takes a live
+    /// container's layer for a stale one.
+    pub fn create(&self) -> Result<()> {
         for dir in ["upper", "work", "rootfs"] {
-            let dir = storage.path.join(dir);
+            let dir = self.path.join(dir);
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        Ok(storage)
+        Ok(())
     }
 
     /// Where the overlay is mounted: the container's root filesystem.
@@ -44,6 +52,9 @@ impl ContainerStorage {
 
 impl Drop for ContainerStorage {
     fn drop(&mut self) {
+        if !self.path.exists() {
+            return;
+        }
         if let Err(err) = fs::remove_dir_all(&self.path) {
             log::warn!("removing {}: {err}", self.path.display());
         }

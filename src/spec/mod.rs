@@ -93,7 +93,13 @@ pub fn build(
     )?;
     let root = match (&args.rootfs, image) {
         (Some(dir), _) => Some(rootfs(dir, args.read_only)?),
-        (None, Some(image)) => Some(rootfs(&image.rootfs, args.read_only)?),
+        // Our own directory, made after the spec (with the state directory).
+        (None, Some(image)) => {
+            let mut root = Root::default();
+            root.set_path(image.rootfs.clone());
+            root.set_readonly(Some(args.read_only));
+            Some(root)
+        }
         (None, None) => None,
     };
     if maps.is_some() && image.is_some() {
