@@ -73,6 +73,11 @@ pub struct RunArgs {
     #[arg(long = "network", visible_alias = "net", default_value = "host")]
     pub network: String,
 
+    /// Security options: seccomp=unconfined (no filter), seccomp=FILE (a profile in Docker's
+    /// JSON format); the default is Docker's default profile
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
     /// Remove the container when it exits (foreground runs always are)
     #[arg(long)]
     pub rm: bool,

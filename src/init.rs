@@ -7,11 +7,12 @@ use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
 use crate::mounts::{self, MountStep};
 use crate::rootfs::{self, Root};
+use crate::security::seccomp;
 use crate::sync::{Message, SyncSocket};
 use crate::{net, user};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, unshare};
-use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Process, Spec};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,8 @@ pub enum Step {
     /// Resolve `-u` in the container's /etc files and switch to it.
     SetUser(String),
     ChangeDirectory(PathBuf),
+    /// Install the seccomp filter: see [`seccomp_position`] for where it goes.
+    LoadSeccomp(seccomp::Filter),
 }
 
 impl fmt::Display for Step {
@@ -59,6 +62,7 @@ impl fmt::Display for Step {
             Step::CreateWorkdir(dir) => write!(f, "creating working directory {}", dir.display()),
             Step::SetUser(name) => write!(f, "switching to user {name:?}"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
+            Step::LoadSeccomp(filter) => write!(f, "loading the seccomp filter ({filter})"),
         }
     }
 }
@@ -108,8 +112,30 @@ impl Step {
             }
             Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display())),
+            Step::LoadSeccomp(filter) => filter.load(),
         }
     }
+
+    /// Whether the init may lose CAP_SYS_ADMIN in this step (a user other than root drops
+    /// every capability).
+    fn gives_up_privileges(&self) -> bool {
+        matches!(self, Step::SetUser(_))
+    }
+}
+
+/// Where the seccomp filter is loaded. The kernel installs one only for a process with
+/// no_new_privs set or CAP_SYS_ADMIN: with no_new_privs it goes last, just before exec, so
+/// that it constrains nothing but the command; otherwise it goes before the first step that
+/// gives up privileges, while the init still has CAP_SYS_ADMIN, and those steps (setgroups,
+/// setresuid, ...) then run under the filter, as with runc.
+fn seccomp_position(steps: &[Step], process: &Process) -> usize {
+    if process.no_new_privileges() == Some(true) {
+        return steps.len();
+    }
+    steps
+        .iter()
+        .position(Step::gives_up_privileges)
+        .unwrap_or(steps.len())
 }
 
 fn root_of(context: &SetupState) -> Result<&Root> {
@@ -192,6 +218,12 @@ impl Plan {
             steps.push(Step::SetUser(name.clone()));
         }
         steps.push(Step::ChangeDirectory(process.cwd().clone()));
+        if let Some(profile) = linux.and_then(|l| l.seccomp().as_ref()) {
+            let filter =
+                seccomp::Filter::from_spec(profile).context("preparing the seccomp filter")?;
+            let at = seccomp_position(&steps, process);
+            steps.insert(at, Step::LoadSeccomp(filter));
+        }
         Ok(Plan {
             steps,
             command: Command::from_process(process)?,
@@ -280,9 +312,49 @@ mod tests {
                 "mounting proc on /proc",
                 "setting hostname \"ffffffffffff\"",
                 "changing to /tmp",
+                "loading the seccomp filter (the precompiled default profile)",
             ]
         );
         assert_eq!(plan.command.args[0].as_bytes(), b"echo");
+    }
+
+    #[test]
+    fn seccomp_is_loaded_while_the_init_may_still_load_it() {
+        let args = |user: Option<&str>, security_opt: &[&str]| RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            user: user.map(String::from),
+            security_opt: security_opt.iter().map(|s| s.to_string()).collect(),
+            ..RunArgs::default()
+        };
+        let plan = |args: &RunArgs| {
+            let spec =
+                crate::spec::build(args, &"0".repeat(64), Path::new("/s"), &|_| None).unwrap();
+            Plan::from_spec(&spec).unwrap()
+        };
+        let is_seccomp = |step: &Step| matches!(step, Step::LoadSeccomp(_));
+        // As root: last, just before exec.
+        let steps = plan(&args(None, &[])).steps;
+        assert!(is_seccomp(steps.last().unwrap()));
+        // Switching user drops CAP_SYS_ADMIN: before it, unless no_new_privs is set.
+        let steps = plan(&args(Some("app"), &[])).steps;
+        let at = steps.iter().position(is_seccomp).unwrap();
+        assert_eq!(steps[at + 1], Step::SetUser("app".into()));
+        let mut spec = crate::spec::build(
+            &args(Some("app"), &[]),
+            &"0".repeat(64),
+            Path::new("/s"),
+            &|_| None,
+        )
+        .unwrap();
+        let mut process = spec.process().clone().unwrap();
+        process.set_no_new_privileges(Some(true));
+        spec.set_process(Some(process));
+        let steps = Plan::from_spec(&spec).unwrap().steps;
+        assert!(is_seccomp(steps.last().unwrap()));
+        // Unconfined: no filter.
+        let steps = plan(&args(None, &["seccomp=unconfined"])).steps;
+        assert!(!steps.iter().any(is_seccomp));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod launch;
 mod mounts;
 mod net;
 mod rootfs;
+mod security;
 mod spec;
 mod sync;
 mod tty;

@@ -3,11 +3,14 @@
 
 mod env;
 pub mod mounts;
+mod security;
 
 use crate::cli::RunArgs;
+use crate::security::seccomp;
 use anyhow::{Context, Result, bail};
 use env::{parse_env_flag, read_env_file, set_env};
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
+use security::SecurityOptions;
 use std::path::{Path, PathBuf};
 
 /// The PATH every container starts with, as in Docker.
@@ -54,6 +57,7 @@ pub fn build(
         None => PathBuf::from("/"),
     };
     let network = Network::parse(&args.network)?;
+    let security = SecurityOptions::parse(&args.security_opt)?;
     let root = match &args.rootfs {
         Some(dir) => Some(rootfs(dir, args.read_only)?),
         None => None,
@@ -108,6 +112,9 @@ pub fn build(
     process.set_no_new_privileges(None);
 
     let mut linux = Linux::default();
+    let capabilities = capability_names(&process);
+    let capabilities: Vec<&str> = capabilities.iter().map(String::as_str).collect();
+    linux.set_seccomp(seccomp::for_spec(&security.seccomp, &capabilities)?);
     linux.set_namespaces(Some(namespaces(network)));
     linux.set_resources(None);
     // Docker's protections belong to a root filesystem of the container's own; without one
@@ -156,6 +163,19 @@ fn namespaces(network: Network) -> Vec<LinuxNamespace> {
             namespace
         })
         .collect()
+}
+
+/// The capabilities the seccomp profile is resolved for: the process's bounding set, or
+/// Docker's default set while the spec does not list capabilities.
+fn capability_names(process: &Process) -> Vec<String> {
+    match process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+    {
+        Some(set) => set.iter().map(|cap| cap.to_string()).collect(),
+        None => seccomp::DEFAULT_CAPABILITIES.map(String::from).to_vec(),
+    }
 }
 
 /// `--rootfs DIR`: an existing directory, taken by its canonical path.
