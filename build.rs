@@ -43,6 +43,7 @@ fn main() {
             });
             compile::compile(&resolved, arch)
                 .unwrap_or_else(|err| panic!("compiling the default seccomp profile: {err}"))
+                .insns
         }
         // No filters there: the binary says so when a container asks for one.
         None => Vec::new(),

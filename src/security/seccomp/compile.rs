@@ -43,11 +43,13 @@ pub struct Policy {
     /// The highest number the profile names, if any.
     highest_named: Option<u32>,
     table_len: u32,
+    /// Names the architecture has no system call for, sorted.
+    unknown_names: Vec<String>,
 }
 
 impl Policy {
     /// Maps the profile's rules onto `arch`'s numbers. Names `arch` does not have (the
-    /// profile may be for several architectures) are skipped; see [`unknown_names`].
+    /// profile may be for several architectures) are skipped, and listed.
     pub fn new(profile: &Resolved, arch: &Arch) -> Result<Policy, String> {
         let numbers: HashMap<&str, u32> = arch
             .table
@@ -59,12 +61,14 @@ impl Policy {
         let default = profile.default_action;
         let mut calls: BTreeMap<u32, CallRules> = BTreeMap::new();
         let mut highest_named = None;
+        let mut unknown_names = Vec::new();
         for rule in &profile.rules {
             if let Some(arg) = rule.args.iter().find(|a| a.index > 5) {
                 return Err(format!("argument index {} out of range 0-5", arg.index));
             }
             for name in &rule.names {
-                let Some(&nr) = numbers.get(name.as_str()) else {
+                let Some(&nr) = numbers.get(name.as_ref()) else {
+                    unknown_names.push(name.to_string());
                     continue;
                 };
                 highest_named = highest_named.max(Some(nr));
@@ -101,6 +105,11 @@ impl Policy {
             calls,
             highest_named,
             table_len: arch.table.len() as u32,
+            unknown_names: {
+                unknown_names.sort_unstable();
+                unknown_names.dedup();
+                unknown_names
+            },
         })
     }
 
@@ -156,20 +165,6 @@ fn repeats_an_argument(args: &[ArgCondition]) -> bool {
         .any(|(i, a)| args[..i].iter().any(|b| b.index == a.index))
 }
 
-/// Names in the profile that `arch` has no system call for.
-pub fn unknown_names<'a>(profile: &'a Resolved, arch: &Arch) -> Vec<&'a str> {
-    let mut names: Vec<&str> = profile
-        .rules
-        .iter()
-        .flat_map(|rule| rule.names.iter())
-        .map(String::as_str)
-        .filter(|name| arch.number(name).is_none())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Return(Action),
@@ -177,10 +172,22 @@ enum Outcome {
     Check(u32),
 }
 
+/// A compiled filter.
+#[derive(Debug)]
+pub struct Program {
+    pub insns: Vec<Insn>,
+    /// Names in the profile that the architecture has no system call for, sorted.
+    pub unknown_names: Vec<String>,
+}
+
 /// Compiles `profile` for `arch`.
-pub fn compile(profile: &Resolved, arch: &Arch) -> Result<Vec<Insn>, String> {
-    let policy = Policy::new(profile, arch)?;
-    Emitter::new(&policy).program(arch)
+pub fn compile(profile: &Resolved, arch: &Arch) -> Result<Program, String> {
+    let mut policy = Policy::new(profile, arch)?;
+    let insns = Emitter::new(&policy).program(arch)?;
+    Ok(Program {
+        insns,
+        unknown_names: std::mem::take(&mut policy.unknown_names),
+    })
 }
 
 /// Writes the program: architecture checks, the search tree, argument blocks, returns.

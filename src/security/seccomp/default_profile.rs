@@ -8,6 +8,7 @@
 use super::profile::{
     Action, ArgCondition, Conditions, ENOSYS, EPERM, KernelVersion, Op, Profile, Rule,
 };
+use std::borrow::Cow;
 
 /// Docker's default capability set: the profile precompiled at build time is for these.
 pub const DEFAULT_CAPABILITIES: [&str; 14] = [
@@ -493,9 +494,9 @@ const CLONE_NAMESPACE_FLAGS: u64 =
 /// AF_VSOCK: sockets of this family reach the host's hypervisor.
 const AF_VSOCK: u64 = 40;
 
-fn rule(names: &[&str], action: Action) -> Rule {
+fn rule(names: &[&'static str], action: Action) -> Rule {
     Rule {
-        names: names.iter().map(|name| name.to_string()).collect(),
+        names: names.iter().map(|name| Cow::Borrowed(*name)).collect(),
         action,
         args: Vec::new(),
         includes: Conditions::default(),

@@ -13,6 +13,7 @@ use super::syscalls::Arch;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxSeccompAction, LinuxSeccompOperator};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -136,7 +137,7 @@ fn rule(syscall: JsonSyscall) -> Result<Rule> {
         .collect::<Result<Vec<_>>>()
         .with_context(|| what.clone())?;
     Ok(Rule {
-        names,
+        names: names.into_iter().map(Cow::Owned).collect(),
         action,
         args,
         includes: conditions(syscall.includes).with_context(|| format!("{what}: includes"))?,

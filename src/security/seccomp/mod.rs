@@ -100,25 +100,25 @@ impl Filter {
     /// profile for Docker's default capabilities, otherwise compiled now.
     pub fn from_spec(seccomp: &LinuxSeccomp) -> Result<Filter> {
         let arch = native_arch()?;
-        let resolved = oci::from_oci(seccomp, arch).context("reading the seccomp profile")?;
-        if resolved == default_resolved(arch) {
+        if oci::describes(seccomp, &default_resolved(arch), arch) {
             return Ok(Filter {
                 program: Cow::Borrowed(&DEFAULT_PROGRAM),
                 flags: 0,
             });
         }
-        let skipped = compile::unknown_names(&resolved, arch);
-        if !skipped.is_empty() {
-            log::debug!(
-                "seccomp: no such system calls on {}: {skipped:?}",
-                arch.scmp_name
-            );
-        }
+        let resolved = oci::from_oci(seccomp, arch).context("reading the seccomp profile")?;
         let program = compile::compile(&resolved, arch)
             .map_err(anyhow::Error::msg)
             .context("compiling the seccomp profile")?;
+        if !program.unknown_names.is_empty() {
+            let names = &program.unknown_names;
+            log::debug!(
+                "seccomp: no such system calls on {}: {names:?}",
+                arch.scmp_name
+            );
+        }
         Ok(Filter {
-            program: Cow::Owned(program),
+            program: Cow::Owned(program.insns),
             flags: resolved.flags,
         })
     }

@@ -11,6 +11,7 @@ use oci_spec::runtime::{
     LinuxSeccompArgBuilder, LinuxSeccompFilterFlag as OciFlag, LinuxSeccompOperator as OciOp,
     LinuxSyscall,
 };
+use std::borrow::Cow;
 
 /// The spec's description of `profile`, for `arch` only.
 pub fn to_oci(profile: &Resolved, arch: &Arch) -> Result<LinuxSeccomp> {
@@ -28,7 +29,7 @@ pub fn to_oci(profile: &Resolved, arch: &Arch) -> Result<LinuxSeccomp> {
     let mut syscalls = Vec::with_capacity(profile.rules.len());
     for rule in &profile.rules {
         let mut syscall = LinuxSyscall::default();
-        syscall.set_names(rule.names.clone());
+        syscall.set_names(rule.names.iter().map(|name| name.to_string()).collect());
         let (action, errno) = action_to_oci(rule.action);
         syscall.set_action(action);
         syscall.set_errno_ret(errno);
@@ -44,16 +45,38 @@ pub fn to_oci(profile: &Resolved, arch: &Arch) -> Result<LinuxSeccomp> {
     Ok(seccomp)
 }
 
-/// Reads the spec's description back; fails on what this runtime cannot load for `arch`.
-pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
-    if let Some(arches) = seccomp.architectures().as_deref() {
-        let native = oci_arch(arch);
-        if !arches.is_empty() && !arches.iter().any(|a| Some(*a) == native) {
-            bail!("its architectures do not include {}", arch.scmp_name);
-        }
-    }
-    let default_action = action_from_oci(seccomp.default_action(), seccomp.default_errno_ret())
-        .context("default action")?;
+/// Whether `seccomp` describes `profile`, that is, whether [`from_oci`] would read `profile`
+/// from it; made without allocating, so that a default run skips compiling cheaply.
+pub fn describes(seccomp: &LinuxSeccomp, profile: &Resolved, arch: &Arch) -> bool {
+    let action_is = |action, errno, expected| action_from_oci(action, errno).ok() == Some(expected);
+    let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
+    action_is(
+        seccomp.default_action(),
+        seccomp.default_errno_ret(),
+        profile.default_action,
+    ) && covers(seccomp, arch)
+        && flags_of(seccomp).ok() == Some(profile.flags)
+        && syscalls.len() == profile.rules.len()
+        && syscalls.iter().zip(&profile.rules).all(|(syscall, rule)| {
+            let args = syscall.args().as_deref().unwrap_or_default();
+            action_is(syscall.action(), syscall.errno_ret(), rule.action)
+                && syscall.names().len() == rule.names.len()
+                && syscall.names().iter().zip(&rule.names).all(|(a, b)| a == b)
+                && args.len() == rule.args.len()
+                && args
+                    .iter()
+                    .zip(&rule.args)
+                    .all(|(arg, expected)| arg_from_oci(arg).ok() == Some(*expected))
+        })
+}
+
+/// Whether the spec's architectures include `arch` (or are not given).
+fn covers(seccomp: &LinuxSeccomp, arch: &Arch) -> bool {
+    let arches = seccomp.architectures().as_deref().unwrap_or_default();
+    arches.is_empty() || arches.iter().any(|a| Some(*a) == oci_arch(arch))
+}
+
+fn flags_of(seccomp: &LinuxSeccomp) -> Result<u32> {
     let mut flags = 0;
     for flag in seccomp.flags().as_deref().unwrap_or_default() {
         flags |= FLAGS
@@ -62,6 +85,17 @@ pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
             .map(|(bit, _)| *bit)
             .with_context(|| format!("flag {flag} is not supported"))?;
     }
+    Ok(flags)
+}
+
+/// Reads the spec's description back; fails on what this runtime cannot load for `arch`.
+pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
+    if !covers(seccomp, arch) {
+        bail!("its architectures do not include {}", arch.scmp_name);
+    }
+    let default_action = action_from_oci(seccomp.default_action(), seccomp.default_errno_ret())
+        .context("default action")?;
+    let flags = flags_of(seccomp)?;
     let mut rules = Vec::new();
     for syscall in seccomp.syscalls().as_deref().unwrap_or_default() {
         let what = || format!("rule for {}", syscall.names().join(", "));
@@ -75,7 +109,7 @@ pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
             .collect::<Result<Vec<_>>>()
             .with_context(what)?;
         rules.push(ResolvedRule {
-            names: syscall.names().clone(),
+            names: syscall.names().iter().cloned().map(Cow::Owned).collect(),
             action,
             args,
         });

@@ -6,6 +6,11 @@
 //!
 //! Shared with build.rs (which precompiles the default profile): std only.
 
+use std::borrow::Cow;
+
+/// A system call's name: borrowed in the built-in profile, owned in one read from a file.
+pub type Name = Cow<'static, str>;
+
 /// What the kernel does with a system call (SECCOMP_RET_*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
@@ -133,7 +138,7 @@ pub struct Conditions {
 /// One rule of a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    pub names: Vec<String>,
+    pub names: Vec<Name>,
     pub action: Action,
     /// All must hold for the rule to match.
     pub args: Vec<ArgCondition>,
@@ -165,7 +170,7 @@ pub struct Target<'a> {
 /// A rule that applies, without its conditions: one entry of the OCI spec's syscalls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRule {
-    pub names: Vec<String>,
+    pub names: Vec<Name>,
     pub action: Action,
     pub args: Vec<ArgCondition>,
 }

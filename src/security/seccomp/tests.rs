@@ -3,7 +3,7 @@
 //! that makes real system calls.
 
 use super::bpf::Insn;
-use super::compile::{Policy, compile};
+use super::compile::{self as compiler, Policy};
 use super::default_profile::{DEFAULT_CAPABILITIES, MIN_KERNEL, docker_default};
 use super::profile::{
     Action, ArgCondition, Conditions, ENOSYS, EPERM, KernelVersion, Op, Profile, Resolved,
@@ -13,6 +13,10 @@ use super::syscalls::{Arch, X86_64};
 use super::*;
 
 const ARCH: &Arch = &X86_64;
+
+fn compile(profile: &Resolved, arch: &Arch) -> Result<Vec<Insn>, String> {
+    compiler::compile(profile, arch).map(|program| program.insns)
+}
 const EINVAL: i64 = libc::EINVAL as i64;
 
 fn default_for(capabilities: &[&str]) -> Resolved {
@@ -296,7 +300,7 @@ fn rules_apply_by_capability_architecture_and_kernel() {
 
 fn rule(names: &[&str], action: Action, args: &[(u8, Op, u64, u64)]) -> ResolvedRule {
     ResolvedRule {
-        names: names.iter().map(|n| n.to_string()).collect(),
+        names: names.iter().map(|n| n.to_string().into()).collect(),
         action,
         args: args
             .iter()
@@ -423,7 +427,8 @@ fn unknown_calls_answer_enosys_only_under_a_denying_default() {
     let allowing = compile(&profile(Action::Log, rules.clone()), ARCH).unwrap();
     assert_eq!(decide_bpf(&allowing, 1000, &[0; 6]), Action::Log.ret());
     let p = profile(Action::Errno(EPERM), rules);
-    assert_eq!(compile::unknown_names(&p, ARCH), ["no_such_call"]);
+    let program = compiler::compile(&p, ARCH).unwrap();
+    assert_eq!(program.unknown_names, ["no_such_call"]);
 }
 
 /// A profile whose program needs jumps longer than 255 instructions.
@@ -496,6 +501,67 @@ fn the_spec_description_round_trips() {
     );
     let back: LinuxSeccomp = serde_json::from_str(&json).unwrap();
     assert_eq!(oci::from_oci(&back, ARCH).unwrap(), p);
+}
+
+#[test]
+fn describes_agrees_with_reading_the_spec_back() {
+    let p = default_for(&DEFAULT_CAPABILITIES);
+    let agree = |oci: &LinuxSeccomp, expected: bool| {
+        let read_back = oci::from_oci(oci, ARCH).ok().as_ref() == Some(&p);
+        assert_eq!(read_back, expected);
+        assert_eq!(oci::describes(oci, &p, ARCH), expected);
+    };
+    let oci = oci::to_oci(&p, ARCH).unwrap();
+    agree(&oci, true);
+    // Written differently, read the same: ERRNO without errnoRet is EPERM; no architectures.
+    let mut same = oci.clone();
+    same.set_default_errno_ret(None);
+    same.set_architectures(None);
+    agree(&same, true);
+    type Change = Box<dyn Fn(&mut LinuxSeccomp)>;
+    let mut changes: Vec<Change> = vec![
+        Box::new(|o| {
+            o.set_default_errno_ret(Some(38));
+        }),
+        Box::new(|o| {
+            o.set_flags(Some(vec![
+                oci_spec::runtime::LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+            ]));
+        }),
+        Box::new(|o| {
+            o.set_architectures(Some(vec![oci_spec::runtime::Arch::ScmpArchAarch64]));
+        }),
+    ];
+    for i in [0, 1, 3, 5, 12] {
+        changes.push(Box::new(move |o| {
+            let mut syscalls = o.syscalls().clone().unwrap();
+            let names = syscalls[i].names().clone();
+            syscalls[i].set_names(names.into_iter().map(|n| n + "x").collect());
+            o.set_syscalls(Some(syscalls));
+        }));
+        changes.push(Box::new(move |o| {
+            let mut syscalls = o.syscalls().clone().unwrap();
+            syscalls[i].set_errno_ret(Some(77));
+            syscalls[i].set_action(oci_spec::runtime::LinuxSeccompAction::ScmpActErrno);
+            o.set_syscalls(Some(syscalls));
+        }));
+    }
+    changes.push(Box::new(|o| {
+        let mut syscalls = o.syscalls().clone().unwrap();
+        syscalls.pop();
+        o.set_syscalls(Some(syscalls));
+    }));
+    changes.push(Box::new(|o| {
+        let mut syscalls = o.syscalls().clone().unwrap();
+        let with_args = syscalls.iter().position(|s| s.args().is_some()).unwrap();
+        syscalls[with_args].set_args(None);
+        o.set_syscalls(Some(syscalls));
+    }));
+    for change in changes {
+        let mut changed = oci.clone();
+        change(&mut changed);
+        agree(&changed, false);
+    }
 }
 
 #[test]
