@@ -8,12 +8,12 @@ use crate::exec::Command;
 use crate::mounts::{self, MountStep};
 use crate::rlimits::Rlimit;
 use crate::rootfs::{self, Root};
-use crate::security::caps;
+use crate::security::{caps, seccomp};
 use crate::sync::{Message, SyncSocket};
 use crate::{net, user};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, unshare};
-use oci_spec::runtime::{LinuxCapabilities, LinuxDevice, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxCapabilities, LinuxDevice, LinuxNamespaceType, Process, Spec};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,8 @@ pub enum Step {
     /// One of `process.rlimits`; the limits not listed are left as they are.
     SetRlimit(Rlimit),
     ChangeDirectory(PathBuf),
+    /// Install the seccomp filter: see [`seccomp_position`] for where it goes.
+    LoadSeccomp(seccomp::Filter),
 }
 
 impl fmt::Display for Step {
@@ -93,6 +95,7 @@ impl fmt::Display for Step {
             Step::SetNoNewPrivileges => write!(f, "setting no_new_privs"),
             Step::SetRlimit(rlimit) => write!(f, "setting ulimit {rlimit}"),
             Step::ChangeDirectory(dir) => write!(f, "changing to {}", dir.display()),
+            Step::LoadSeccomp(filter) => write!(f, "loading the seccomp filter ({filter})"),
         }
     }
 }
@@ -165,8 +168,30 @@ impl Step {
             Step::SetRlimit(rlimit) => rlimit.apply(),
             Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display())),
+            Step::LoadSeccomp(filter) => filter.load(),
         }
     }
+
+    /// Whether the init may lose CAP_SYS_ADMIN in this step (a user other than root drops
+    /// every capability).
+    fn gives_up_privileges(&self) -> bool {
+        matches!(self, Step::SetUser(_) | Step::SetCapabilities(_))
+    }
+}
+
+/// Where the seccomp filter is loaded. The kernel installs one only for a process with
+/// no_new_privs set or CAP_SYS_ADMIN: with no_new_privs it goes last, just before exec, so
+/// that it constrains nothing but the command; otherwise it goes before the first step that
+/// gives up privileges, while the init still has CAP_SYS_ADMIN, and those steps (setgroups,
+/// setresuid, ...) then run under the filter, as with runc.
+fn seccomp_position(steps: &[Step], process: &Process) -> usize {
+    if process.no_new_privileges() == Some(true) {
+        return steps.len();
+    }
+    steps
+        .iter()
+        .position(Step::gives_up_privileges)
+        .unwrap_or(steps.len())
 }
 
 /// Opens every namespace first (their paths are in the host's /proc), then joins them:
@@ -230,10 +255,7 @@ impl Plan {
             // `exec`: the container is set up already; only the process is.
             let mut steps = vec![Step::JoinNamespaces(joined)];
             steps.extend(process_steps(process)?);
-            return Ok(Plan {
-                steps,
-                command: Command::from_process(process)?,
-            });
+            return Plan::finish(steps, spec, process);
         }
 
         let mut steps = Vec::new();
@@ -301,6 +323,18 @@ impl Plan {
             steps.push(Step::BringLoopbackUp);
         }
         steps.extend(process_steps(process)?);
+        Plan::finish(steps, spec, process)
+    }
+
+    /// Adds the seccomp filter where it can still be loaded, and the command.
+    fn finish(mut steps: Vec<Step>, spec: &Spec, process: &Process) -> Result<Plan> {
+        let linux = spec.linux().as_ref();
+        if let Some(profile) = linux.and_then(|l| l.seccomp().as_ref()) {
+            let filter =
+                seccomp::Filter::from_spec(profile).context("preparing the seccomp filter")?;
+            let at = seccomp_position(&steps, process);
+            steps.insert(at, Step::LoadSeccomp(filter));
+        }
         Ok(Plan {
             steps,
             command: Command::from_process(process)?,
@@ -310,7 +344,7 @@ impl Plan {
 
 /// The steps that make the process what the spec says (for `run` and `exec` alike): limits,
 /// terminal, user, capabilities, no_new_privs, working directory.
-fn process_steps(process: &oci_spec::runtime::Process) -> Result<Vec<Step>> {
+fn process_steps(process: &Process) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     // Raising a limit needs CAP_SYS_RESOURCE: before the capabilities are dropped.
     for rlimit in process.rlimits().as_deref().unwrap_or_default() {
@@ -437,6 +471,7 @@ mod tests {
                 "mounting proc on /proc",
                 "setting hostname \"ffffffffffff\"",
                 "limiting the capability bounding set",
+                "loading the seccomp filter (the precompiled default profile)",
                 "setting capabilities",
                 "changing to /tmp",
             ]
@@ -467,15 +502,58 @@ mod tests {
             .map(Step::to_string)
             .collect();
         assert_eq!(
-            names[names.len() - 5..],
+            names[names.len() - 6..],
             [
                 "setting ulimit nofile=1024:2048",
                 "setting ulimit core=0:0",
                 "limiting the capability bounding set",
+                "loading the seccomp filter (the precompiled default profile)",
                 "setting capabilities",
                 "changing to /",
             ]
         );
+    }
+
+    #[test]
+    fn seccomp_is_loaded_while_the_init_may_still_load_it() {
+        let args = |user: Option<&str>, security_opt: &[&str]| RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            user: user.map(String::from),
+            security_opt: security_opt.iter().map(|s| s.to_string()).collect(),
+            ..RunArgs::default()
+        };
+        let plan = |args: &RunArgs| {
+            let spec = crate::spec::build(args, &"0".repeat(64), Path::new("/s"), None, &|_| None)
+                .unwrap();
+            Plan::from_spec(&spec).unwrap()
+        };
+        let is_seccomp = |step: &Step| matches!(step, Step::LoadSeccomp(_));
+        // Without no_new_privs, while CAP_SYS_ADMIN is still effective: before the
+        // capabilities are set (which drops it), as runc does.
+        let steps = plan(&args(None, &[])).steps;
+        let at = steps.iter().position(is_seccomp).unwrap();
+        assert!(matches!(steps[at + 1], Step::SetCapabilities(_)));
+        // Switching user drops CAP_SYS_ADMIN: before it, unless no_new_privs is set.
+        let steps = plan(&args(Some("app"), &[])).steps;
+        let at = steps.iter().position(is_seccomp).unwrap();
+        assert_eq!(steps[at + 1], Step::SetUser("app".into()));
+        let mut spec = crate::spec::build(
+            &args(Some("app"), &[]),
+            &"0".repeat(64),
+            Path::new("/s"),
+            None,
+            &|_| None,
+        )
+        .unwrap();
+        let mut process = spec.process().clone().unwrap();
+        process.set_no_new_privileges(Some(true));
+        spec.set_process(Some(process));
+        let steps = Plan::from_spec(&spec).unwrap().steps;
+        assert!(is_seccomp(steps.last().unwrap()));
+        // Unconfined: no filter.
+        let steps = plan(&args(None, &["seccomp=unconfined"])).steps;
+        assert!(!steps.iter().any(is_seccomp));
     }
 
     #[test]

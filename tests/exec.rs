@@ -52,6 +52,10 @@ fn exec_joins_everything_the_container_has() {
     assert!(!out.contains("differs-"), "{out}");
     assert!(out.contains("CapEff: 00000000a80405fb"), "{out}");
     assert!(out.contains("NoNewPrivs: 1"), "{out}");
+    assert!(
+        out.contains("Seccomp: 2"),
+        "exec gets the container's filter: {out}"
+    );
     assert!(out.ends_with("sleep\n"), "the container's PID 1: {out}");
     ok_stdout(&root.run(&["rm", "-f", "box"]));
 }

@@ -140,6 +140,7 @@ fn network_none_has_only_loopback_and_it_is_up() {
 fn mounts_inside_never_reach_the_host() {
     let root = TestRoot::new();
     let before = host_mounts();
+    // Docker's seccomp profile denies mount(2): this container runs unconfined.
     let out = ok_stdout(&root.run(&[
         "run",
         "--cap-add",
@@ -155,6 +156,7 @@ fn mounts_inside_never_reach_the_host() {
 #[test]
 fn mounts_do_not_propagate_even_when_the_hosts_root_is_shared() {
     // systemd hosts mount / shared: reproduce that in a mount namespace of the test's own.
+    // Docker's seccomp profile denies mount(2): the container runs unconfined.
     let root = TestRoot::new();
     let script = format!(
         "mount --make-rshared / && {BIN} --root {} run --cap-add SYS_ADMIN sh -c 'mount -t tmpfs mc-test-shared /mnt' \

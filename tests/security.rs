@@ -79,6 +79,11 @@ fn cap_add_cap_drop_and_privileged() {
         "0000000000000020"
     );
     let privileged = status(&root, &rootfs, &["--privileged"]);
+    assert_eq!(
+        privileged["Seccomp"], "0",
+        "--privileged has no seccomp filter"
+    );
+    assert_eq!(status(&root, &rootfs, &[])["Seccomp"], "2");
     assert_eq!(privileged["CapEff"], host_bounding_set());
     assert_eq!(privileged["CapBnd"], host_bounding_set());
 }

@@ -1,5 +1,6 @@
-//! What keeps a container in: capabilities and no_new_privs (and, in their own modules,
-//! seccomp and user namespaces).
+//! What keeps a container in beyond its namespaces: capabilities and no_new_privs, seccomp
+//! filters, and user namespaces.
 
 pub mod caps;
+pub mod seccomp;
 pub mod userns;

@@ -5,13 +5,15 @@ mod env;
 pub mod exec;
 pub mod mounts;
 pub mod resources;
+mod security;
 pub mod units;
 
 use crate::cli::RunArgs;
-use crate::security::userns;
+use crate::security::{seccomp, userns};
 use anyhow::{Context, Result, bail};
 use env::{parse_env_flag, read_env_file, set_env};
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Root, Spec, User};
+use security::SecurityOptions;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -207,6 +209,12 @@ pub fn build(
     linux.set_resources(limits.resources);
     // Every container has a cgroup of its own, limits or not.
     linux.set_cgroups_path(Some(limits.cgroups_path));
+    // --privileged: no filter, as in Docker.
+    if !args.privileged {
+        let capabilities = capability_names(&process);
+        let capabilities: Vec<&str> = capabilities.iter().map(String::as_str).collect();
+        linux.set_seccomp(seccomp::for_spec(&security.seccomp, &capabilities)?);
+    }
     // Docker's protections belong to a root filesystem of the container's own; without one
     // the container sees the host's filesystem, as in the article, with its own /proc.
     if root.is_some() && !args.privileged {
@@ -303,28 +311,16 @@ fn command(args: &RunArgs, image: Option<&crate::image::config::RunConfig>) -> R
     Ok(command)
 }
 
-/// `--security-opt` values.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct SecurityOptions {
-    no_new_privileges: bool,
-}
-
-impl SecurityOptions {
-    fn parse(options: &[String]) -> Result<SecurityOptions> {
-        let mut parsed = SecurityOptions::default();
-        for option in options {
-            // Docker takes both `key=value` and the older `key:value`.
-            let (key, value) = option
-                .split_once(['=', ':'])
-                .map_or((option.as_str(), None), |(k, v)| (k, Some(v)));
-            match (key, value) {
-                ("no-new-privileges", None | Some("true")) => parsed.no_new_privileges = true,
-                ("no-new-privileges", Some("false")) => parsed.no_new_privileges = false,
-                ("seccomp", Some("unconfined")) => {}
-                _ => bail!("invalid --security-opt {option:?}"),
-            }
-        }
-        Ok(parsed)
+/// The capabilities the seccomp profile is resolved for: the process's bounding set, or
+/// Docker's default set while the spec does not list capabilities.
+fn capability_names(process: &Process) -> Vec<String> {
+    match process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.bounding().as_ref())
+    {
+        Some(set) => set.iter().map(|cap| format!("CAP_{cap}")).collect(),
+        None => seccomp::DEFAULT_CAPABILITIES.map(String::from).to_vec(),
     }
 }
 
