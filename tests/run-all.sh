@@ -11,7 +11,7 @@ fi
 
 # Host tools the tests run inside containers and around them; the image tests build their
 # images with umoci and skopeo, serve them with docker-registry, and compress with gzip/zstd.
-packages="busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry"
+packages="busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry uidmap"
 missing=""
 for package in $packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

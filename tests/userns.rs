@@ -183,3 +183,48 @@ fn userns_auto_without_subordinate_ids_is_a_clear_error() {
     let line = assert_fails(&root.run(&["run", "--userns", "private", "true"]), 125);
     assert!(line.contains("invalid --userns"), "{line}");
 }
+
+#[test]
+fn a_rootless_user_with_subordinate_ids_gets_a_range_through_newuidmap() {
+    assert!(
+        Path::new("/usr/bin/newuidmap").exists(),
+        "this test needs newuidmap: apt-get install uidmap (tests/run-all.sh does)"
+    );
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    chown_tree(&rootfs, USER);
+    let runtime_dir = root.path.join("xdg");
+    fs::create_dir_all(&runtime_dir).unwrap();
+    chown_tree(&runtime_dir, USER);
+    // newuidmap wants the user in /etc/passwd and a range in /etc/subuid: both are given in a
+    // mount namespace of the test's own, so the host's files are never touched.
+    let passwd = format!(
+        "{}rootless:x:{USER}:{USER}::/:/bin/sh\n",
+        fs::read_to_string("/etc/passwd").unwrap()
+    );
+    let passwd = temp_file(&root, "passwd", passwd.as_bytes());
+    let subids = temp_file(&root, "subids", b"rootless:300000:65536\n");
+    let script = format!(
+        "mount --bind {p} /etc/passwd && mount --bind {s} /etc/subuid && mount --bind {s} /etc/subgid && \
+         exec setpriv --reuid={USER} --regid={USER} --clear-groups env XDG_RUNTIME_DIR={x} \
+         {BIN} run --rootfs {r} -u app sh -c 'id -u; id -g; cat /proc/self/uid_map'",
+        p = path_str(&passwd),
+        s = path_str(&subids),
+        x = path_str(&runtime_dir),
+        r = path_str(&rootfs),
+    );
+    let output = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = ok_stdout(&output);
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["1000"], "{out}");
+    assert_eq!(lines[1], ["1000"], "{out}");
+    assert_eq!(lines[2], ["0", &USER.to_string(), "1"], "{out}");
+    assert_eq!(lines[3], ["1", "300000", "65536"], "{out}");
+}
