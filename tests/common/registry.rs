@@ -1,6 +1,6 @@
 //! A real registry for pull tests: Debian's docker-registry on 127.0.0.1 with its storage in
-//! a test's directory, filled with skopeo, and a proxy in front of it that can stall a
-//! download halfway. Both stop when their values drop.
+//! a test's directory, filled with skopeo, and a proxy in front of it that records how each
+//! connection began and can stall a download halfway. Both stop when their values drop.
 
 use super::image::sh;
 use std::fs;
@@ -8,9 +8,12 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The first byte of a TLS connection: a handshake record.
+pub const TLS_HANDSHAKE: u8 = 0x16;
 
 pub struct Registry {
     child: Child,
@@ -80,10 +83,13 @@ impl Drop for Registry {
     }
 }
 
-/// A TCP proxy to a registry. While `stall` is set, it stops passing the registry's answers on
-/// once `budget` bytes have gone through, and holds the connections open.
+/// A TCP proxy to a registry. It records the first byte each client sent
+/// ([`TLS_HANDSHAKE`], or `b'G'` for a plain HTTP GET). While `stall` is set, it stops passing
+/// the registry's answers on once `budget` bytes have gone through, and holds the connections
+/// open.
 pub struct Proxy {
     pub addr: String,
+    first_bytes: Arc<Mutex<Vec<u8>>>,
     pub stall: Arc<AtomicBool>,
     pub budget: Arc<AtomicU64>,
     /// Set when an answer was held back.
@@ -97,11 +103,13 @@ impl Proxy {
         let addr = listener.local_addr().unwrap().to_string();
         let proxy = Proxy {
             addr,
+            first_bytes: Arc::new(Mutex::new(Vec::new())),
             stall: Arc::new(AtomicBool::new(false)),
             budget: Arc::new(AtomicU64::new(u64::MAX)),
             stalled: Arc::new(AtomicBool::new(false)),
             done: Arc::new(AtomicBool::new(false)),
         };
+        let first_bytes = proxy.first_bytes.clone();
         let (stall, budget, stalled, done) = (
             proxy.stall.clone(),
             proxy.budget.clone(),
@@ -120,8 +128,15 @@ impl Proxy {
                 };
                 let (mut c_in, mut s_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let first_bytes = first_bytes.clone();
                 std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                    let mut first = [0u8; 1];
+                    if c_in.read_exact(&mut first).is_ok() {
+                        first_bytes.lock().unwrap().push(first[0]);
+                        if s_out.write_all(&first).is_ok() {
+                            let _ = std::io::copy(&mut c_in, &mut s_out);
+                        }
+                    }
                     let _ = s_out.shutdown(Shutdown::Write);
                 });
                 let (stall, budget, stalled, done) =
@@ -159,6 +174,11 @@ impl Proxy {
             }
         });
         proxy
+    }
+
+    /// The first bytes of the connections so far, and forgets them.
+    pub fn take_first_bytes(&self) -> Vec<u8> {
+        std::mem::take(&mut self.first_bytes.lock().unwrap())
     }
 }
 
