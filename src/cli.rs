@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "mini-container", version)]
 pub struct Cli {
-    /// Keep all state and storage under DIR instead of /run/mini-container and
-    /// /var/lib/mini-container
+    /// Keep all state, storage and configuration (certs.d) under DIR instead of
+    /// /run/mini-container, /var/lib/mini-container and /etc/mini-container
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 

@@ -637,11 +637,89 @@ fn pull_reads_zstd_layers_and_pins_digests() {
         125,
     );
     assert!(line.contains("404 Not Found (manifest unknown)"), "{line}");
-    let line = assert_fails(&root.run(&["pull", "busybox"]), 125);
+}
+
+#[test]
+fn pull_speaks_tls_to_a_registry_whose_ca_is_in_certs_d() {
+    let root = TestRoot::new();
+    let certs = common::registry::TestCerts::make(&root.path.join("tls"));
+    let registry = common::registry::Registry::start_tls(&root.path.join("registry"), &certs);
+    // The registry speaks TLS only: a plain HTTP client is turned away.
+    let answer = common::registry::plain_http_get(&registry.addr);
     assert!(
-        line.contains("only registries on a loopback address"),
+        answer.contains("Client sent an HTTP request to an HTTPS server"),
+        "{answer}"
+    );
+    // skopeo checks its certificate against the test CA.
+    registry.push(
+        &umoci_layout(&root.path, "busybox"),
+        "busybox",
+        "busybox:tls",
+    );
+    // Through a proxy that records how each connection began.
+    let proxy = common::registry::Proxy::start(&registry.addr);
+    let name = format!("{}/busybox:tls", proxy.addr);
+    let certs_dir = root.path.join("certs.d").join(&proxy.addr);
+
+    // Without the CA: one line naming the certificate, and no retry over plain HTTP.
+    let line = assert_fails(&root.run(&["pull", &name]), 125);
+    let expected = format!(
+        "mini-container: pull {name}: GET https://{}/v2/busybox/manifests/tls: the TLS \
+         certificate is not trusted: invalid peer certificate: UnknownIssuer (a private CA for \
+         {} goes in {}/ca.crt)",
+        proxy.addr,
+        proxy.addr,
+        certs_dir.display()
+    );
+    assert_eq!(line, expected);
+    assert_eq!(
+        proxy.take_first_bytes(),
+        [common::registry::TLS_HANDSHAKE],
+        "one TLS handshake and nothing else"
+    );
+    assert_store_empty(&root);
+
+    // A ca.crt that holds no certificate is an error of its own.
+    fs::create_dir_all(&certs_dir).unwrap();
+    fs::write(certs_dir.join("ca.crt"), "not a certificate\n").unwrap();
+    let line = assert_fails(&root.run(&["pull", &name]), 125);
+    assert!(
+        line.ends_with(&format!(
+            "the registry's certs.d: {}/ca.crt: no PEM certificate in it",
+            certs_dir.display()
+        )),
         "{line}"
     );
+    assert_eq!(
+        proxy.take_first_bytes(),
+        Vec::<u8>::new(),
+        "nothing was sent"
+    );
+
+    // With the CA in <root>/certs.d/<host:port>/ca.crt: pulled, every connection over TLS.
+    fs::copy(&certs.ca, certs_dir.join("ca.crt")).unwrap();
+    let output = root.run(&["pull", &name]);
+    assert_eq!(ok_stdout(&output), format!("{name}\n"));
+    let first_bytes = proxy.take_first_bytes();
+    assert!(!first_bytes.is_empty());
+    assert!(
+        first_bytes
+            .iter()
+            .all(|&b| b == common::registry::TLS_HANDSHAKE),
+        "a connection that was not TLS: {first_bytes:?}"
+    );
+    assert_two_layer_busybox(&root, &name);
+    let log = fs::read_to_string(registry.log.as_ref().unwrap()).unwrap();
+    assert!(
+        log.contains(&format!("listening on {}, tls", registry.addr)),
+        "{log}"
+    );
+    assert!(
+        log.contains("/v2/busybox/manifests/tls") && log.contains("mini-container/"),
+        "{log}"
+    );
+    ok_stdout(&root.run(&["rmi", &name]));
+    assert_store_empty(&root);
 }
 
 #[test]
@@ -707,6 +785,23 @@ fn a_pull_killed_halfway_leaves_a_store_the_next_pull_completes() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let output = root.run(&["pull", &name]);
     ok_stdout(&output);
+    // Each pull tried HTTPS first, once, and then spoke plain HTTP to this loopback registry.
+    let first_bytes = proxy.take_first_bytes();
+    assert_eq!(
+        first_bytes
+            .iter()
+            .filter(|&&b| b == common::registry::TLS_HANDSHAKE)
+            .count(),
+        2,
+        "{first_bytes:?}"
+    );
+    assert_eq!(first_bytes[0], common::registry::TLS_HANDSHAKE);
+    assert!(
+        first_bytes
+            .iter()
+            .all(|&b| b == common::registry::TLS_HANDSHAKE || b == b'G'),
+        "{first_bytes:?}"
+    );
     let progress = stderr(&output);
     assert_eq!(
         progress.matches(": Already exists").count(),

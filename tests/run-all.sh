@@ -10,8 +10,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Host tools the tests run inside containers and around them; the image tests build their
-# images with umoci and skopeo, serve them with docker-registry, and compress with gzip/zstd.
-packages="busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry uidmap"
+# images with umoci and skopeo, serve them with docker-registry (over TLS too, with certificates
+# made by openssl), and compress with gzip/zstd.
+packages="busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry openssl uidmap"
 missing=""
 for package in $packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

@@ -19,23 +19,28 @@ pub struct Paths {
     pub state: PathBuf,
     /// Images and layers: /var/lib/mini-container, or `<--root>/lib`.
     pub storage: PathBuf,
+    /// Configuration (`certs.d/` for `pull`): /etc/mini-container, or `<--root>` itself.
+    /// None only for a rootless user with neither XDG_CONFIG_HOME nor HOME set.
+    pub config: Option<PathBuf>,
 }
 
 impl Paths {
-    /// `--root DIR` if given; else /run/mini-container and /var/lib/mini-container for root,
-    /// and $XDG_RUNTIME_DIR/mini-container and ~/.local/share/mini-container for anyone
-    /// else (rootless).
+    /// `--root DIR` if given; else /run/mini-container, /var/lib/mini-container and
+    /// /etc/mini-container for root, and $XDG_RUNTIME_DIR/mini-container,
+    /// ~/.local/share/mini-container and ~/.config/mini-container for anyone else (rootless).
     pub fn new(root: Option<&Path>) -> Result<Paths> {
         if let Some(root) = root {
             return Ok(Paths {
                 state: root.join("run"),
                 storage: root.join("lib"),
+                config: Some(root.to_path_buf()),
             });
         }
         if nix::unistd::geteuid().is_root() {
             return Ok(Paths {
                 state: PathBuf::from("/run/mini-container"),
                 storage: PathBuf::from("/var/lib/mini-container"),
+                config: Some(PathBuf::from("/etc/mini-container")),
             });
         }
         let env_dir = |name: &str| {
@@ -51,9 +56,13 @@ impl Paths {
         let data = env_dir("XDG_DATA_HOME")
             .or_else(|| env_dir("HOME").map(|home| home.join(".local/share")))
             .context("rootless: neither XDG_DATA_HOME nor HOME is set; use --root DIR")?;
+        // Only `pull` reads it: its absence must not stop `run`.
+        let config =
+            env_dir("XDG_CONFIG_HOME").or_else(|| env_dir("HOME").map(|home| home.join(".config")));
         Ok(Paths {
             state: runtime.join("mini-container"),
             storage: data.join("mini-container"),
+            config: config.map(|dir| dir.join("mini-container")),
         })
     }
 }
@@ -62,6 +71,11 @@ impl Paths {
     /// The state directory of container `id`.
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.state.join(id)
+    }
+
+    /// Where `pull` looks for a registry's extra CAs: `<config>/certs.d/<host[:port]>/`.
+    pub fn certs_d(&self) -> Option<PathBuf> {
+        self.config.as_ref().map(|dir| dir.join("certs.d"))
     }
 }
 

@@ -260,7 +260,7 @@ pub fn pull(paths: &Paths, args: &PullArgs) -> Result<i32> {
     let reference = Reference::parse(&args.reference).context("pull")?;
     let store = Store::open(&paths.storage)?;
     let report = registry::Stderr { quiet: args.quiet };
-    let id = registry::pull(&store, &reference, &report)
+    let id = registry::pull(&store, &reference, paths.certs_d().as_deref(), &report)
         .with_context(|| format!("pull {}", args.reference))?;
     store
         .lock()?

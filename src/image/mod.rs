@@ -12,6 +12,7 @@ mod archive;
 mod compress;
 mod extract;
 mod registry;
+mod tls;
 
 use crate::container::state::Paths;
 use anyhow::{Result, bail};

@@ -100,7 +100,8 @@ impl Reference {
         }
     }
 
-    /// Whether the registry is on this machine: spoken to over plain HTTP.
+    /// Whether the registry is on this machine: "insecure" in Docker's words, spoken to over
+    /// plain HTTP when it does not speak TLS.
     pub fn registry_is_loopback(&self) -> bool {
         let host = match self.registry.strip_prefix('[') {
             Some(v6) => v6.split(']').next().unwrap_or(""),

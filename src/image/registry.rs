@@ -1,9 +1,10 @@
-//! `pull`: the OCI distribution API (v2) over blocking HTTP. A manifest, or an index / manifest
-//! list from which this machine's platform is chosen, then the config and each layer not yet
-//! in the store, every one checked against its digest. Registries answering 401 get the
-//! token handshake (`WWW-Authenticate: Bearer realm=...`, anonymous). A registry on a loopback
-//! address is spoken to over plain HTTP, as Docker does; others would need TLS, which this
-//! build does not have.
+//! `pull`: the OCI distribution API (v2) over blocking HTTP(S). A manifest, or an index /
+//! manifest list from which this machine's platform is chosen, then the config and each layer
+//! not yet in the store, every one checked against its digest. Registries answering 401 get
+//! the token handshake (`WWW-Authenticate: Bearer realm=...`, anonymous). Docker's rules for
+//! the scheme: a registry is spoken to over HTTPS; one on a loopback address is "insecure":
+//! HTTPS is tried first and plain HTTP used when the server does not speak TLS at all, but
+//! never when its certificate fails to verify (see [`super::tls`]).
 
 use super::config::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageConfig, Index, Manifest, OCI_INDEX, OCI_MANIFEST,
@@ -12,10 +13,12 @@ use super::config::{
 use super::digest::{Digest, HashingReader};
 use super::reference::{DOCKER_HUB, Reference};
 use super::store::Store;
+use super::tls;
 use crate::time::human_size;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ureq::http::{Response, StatusCode};
 
@@ -32,35 +35,50 @@ pub trait Report {
 /// A registry client for one repository.
 pub struct Client {
     agent: ureq::Agent,
-    base: String,
+    /// `https`, or `http` once a loopback registry turned out not to speak TLS.
+    scheme: &'static str,
+    /// `host[:port]`: what the reference names (`registry-1.docker.io` for Docker Hub).
+    host: String,
+    /// On a loopback address: "insecure", plain HTTP may be used if it does not speak TLS.
+    loopback: bool,
+    /// It has answered a request: the scheme is settled.
+    answered: bool,
+    /// `<certs.d>/<host[:port]>`, where a private CA for this registry goes.
+    certs_dir: Option<PathBuf>,
     repository: String,
     token: Option<String>,
 }
 
 impl Client {
-    pub fn new(reference: &Reference) -> Result<Client> {
-        if !reference.registry_is_loopback() {
-            bail!(
-                "{}: only registries on a loopback address (spoken to over plain HTTP) are supported: this build has no TLS",
-                reference.registry
-            );
-        }
+    /// A client for `reference`'s repository, trusting the CAs in `<certs_d>/<host[:port]>/`
+    /// besides Mozilla's. Nothing is sent yet.
+    pub fn new(reference: &Reference, certs_d: Option<&Path>) -> Result<Client> {
         let host = if reference.registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             &reference.registry
+        };
+        let certs_dir = certs_d.map(|dir| dir.join(host));
+        let extra = match &certs_dir {
+            Some(dir) => tls::extra_cas(dir).context("the registry's certs.d")?,
+            None => Vec::new(),
         };
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .proxy(None)
                 .timeout_connect(Some(Duration::from_secs(30)))
+                .tls_config(tls::config(extra))
                 .user_agent(concat!("mini-container/", env!("CARGO_PKG_VERSION")))
                 .build(),
         );
         Ok(Client {
             agent,
-            base: format!("http://{host}"),
+            scheme: "https",
+            host: host.to_string(),
+            loopback: reference.registry_is_loopback(),
+            answered: false,
+            certs_dir,
             repository: reference.repository.clone(),
             token: None,
         })
@@ -68,8 +86,12 @@ impl Client {
 
     /// GET `/v2/<repository>/<path>`, with the token handshake on a 401.
     fn get(&mut self, path: &str, accept: Option<&str>) -> Result<Response<ureq::Body>> {
-        let url = format!("{}/v2/{}/{path}", self.base, self.repository);
-        for attempt in 0..2 {
+        let mut asked_for_token = false;
+        loop {
+            let url = format!(
+                "{}://{}/v2/{}/{path}",
+                self.scheme, self.host, self.repository
+            );
             let mut request = self.agent.get(&url);
             if let Some(accept) = accept {
                 request = request.header("Accept", accept);
@@ -77,11 +99,20 @@ impl Client {
             if let Some(token) = &self.token {
                 request = request.header("Authorization", format!("Bearer {token}"));
             }
-            let response = request
-                .call()
-                .map_err(plain_io_error)
-                .with_context(|| format!("GET {url}"))?;
-            if response.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+            let response = match request.call() {
+                Ok(response) => response,
+                Err(err) => {
+                    self.fall_back(err).with_context(|| format!("GET {url}"))?;
+                    continue;
+                }
+            };
+            // No going back to plain HTTP from here on.
+            self.answered = true;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                if asked_for_token {
+                    bail!("GET {url}: still unauthorized with the registry's token");
+                }
+                asked_for_token = true;
                 let challenge = response
                     .headers()
                     .get("www-authenticate")
@@ -98,7 +129,41 @@ impl Client {
             }
             return Ok(response);
         }
-        bail!("GET {url}: still unauthorized with the registry's token")
+    }
+
+    /// After a request failed: Ok when a loopback registry that does not speak TLS is to be
+    /// asked again over plain HTTP (once), else the error, said plainly.
+    fn fall_back(&mut self, err: ureq::Error) -> Result<()> {
+        match tls::failure(&err) {
+            Some(tls::Failure::Untrusted(why)) => Err(self.untrusted(&why)),
+            Some(tls::Failure::NotTls) if !self.answered && self.scheme == "https" => {
+                if !self.loopback {
+                    return Err(plain_io_error(err).context(
+                        "the TLS handshake failed (plain HTTP is tried only for a registry on a loopback address)",
+                    ));
+                }
+                log::info!(
+                    "{} does not speak TLS ({}): using plain HTTP, as for any registry on a loopback address",
+                    self.host,
+                    plain_io_error(err)
+                );
+                self.scheme = "http";
+                Ok(())
+            }
+            _ => Err(plain_io_error(err)),
+        }
+    }
+
+    /// A certificate that did not verify, with where a private CA would go.
+    fn untrusted(&self, why: &str) -> anyhow::Error {
+        match &self.certs_dir {
+            Some(dir) => anyhow::anyhow!(
+                "the TLS certificate is not trusted: {why} (a private CA for {} goes in {}/ca.crt)",
+                self.host,
+                dir.display()
+            ),
+            None => anyhow::anyhow!("the TLS certificate is not trusted: {why}"),
+        }
     }
 
     /// The token handshake: an anonymous token for pulling this repository.
@@ -120,7 +185,10 @@ impl Client {
         request = request.query("scope", &scope);
         let response = request
             .call()
-            .map_err(plain_io_error)
+            .map_err(|err| match tls::failure(&err) {
+                Some(tls::Failure::Untrusted(why)) => self.untrusted(&why),
+                _ => plain_io_error(err),
+            })
             .with_context(|| format!("getting a token from {realm}"))?;
         if !response.status().is_success() {
             bail!("getting a token from {realm}: {}", response.status());
@@ -173,9 +241,15 @@ impl Client {
     }
 }
 
-/// Pulls `reference` into the store; returns the image id.
-pub fn pull(store: &Store, reference: &Reference, report: &dyn Report) -> Result<Digest> {
-    let mut client = Client::new(reference)?;
+/// Pulls `reference` into the store, trusting the CAs in `certs_d` for its registry;
+/// returns the image id.
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    certs_d: Option<&Path>,
+    report: &dyn Report,
+) -> Result<Digest> {
+    let mut client = Client::new(reference, certs_d)?;
     let wanted = match (&reference.digest, &reference.tag) {
         (Some(digest), _) => digest.to_string(),
         (None, Some(tag)) => tag.clone(),
@@ -397,8 +471,10 @@ mod tests {
         assert!(parse_challenge("").is_none());
     }
 
-    /// A registry that wants a token: 401 with a challenge, a token endpoint, then the manifest
-    /// only with `Authorization: Bearer <token>`. Serves `requests` requests, one per connection.
+    /// A plain HTTP registry that wants a token: 401 with a challenge, a token endpoint, then
+    /// the manifest only with `Authorization: Bearer <token>`. Serves `requests` requests, one
+    /// per connection; a TLS handshake gets `400 Bad Request`, as Go's HTTP server answers it,
+    /// and is listed as "TLS".
     fn token_registry(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
         use std::io::BufRead;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -406,8 +482,18 @@ mod tests {
         let realm = format!("http://{addr}/token");
         let handle = std::thread::spawn(move || {
             let mut seen = Vec::new();
-            for _ in 0..requests {
-                let (stream, _) = listener.accept().unwrap();
+            while seen.iter().filter(|s| *s != "TLS").count() < requests {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut first = [0u8; 1];
+                stream.peek(&mut first).unwrap();
+                if first[0] == 0x16 {
+                    // A TLS handshake record.
+                    stream
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                        .unwrap();
+                    seen.push("TLS".to_string());
+                    continue;
+                }
                 let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
                 let mut request_line = String::new();
                 reader.read_line(&mut request_line).unwrap();
@@ -456,20 +542,75 @@ mod tests {
     }
 
     #[test]
-    fn does_the_token_handshake() {
+    fn does_the_token_handshake_over_plain_http_on_loopback() {
         let (addr, server) = token_registry(3);
         let reference = Reference::parse(&format!("{addr}/lib/box:v1")).unwrap();
-        let mut client = Client::new(&reference).unwrap();
+        let mut client = Client::new(&reference, None).unwrap();
         let (bytes, media_type, digest) = client.manifest("v1").unwrap();
         assert_eq!(bytes, br#"{"schemaVersion":2}"#);
         assert_eq!(media_type, OCI_MANIFEST);
         assert_eq!(digest, Digest::of(&bytes));
         let seen = server.join().unwrap();
-        assert_eq!(seen[0], "/v2/lib/box/manifests/v1");
+        // HTTPS first, once; then plain HTTP for everything.
+        assert_eq!(seen[0], "TLS");
+        assert_eq!(seen[1], "/v2/lib/box/manifests/v1");
         assert_eq!(
-            seen[1],
+            seen[2],
             "/token?service=test-registry&scope=repository%3Alib%2Fbox%3Apull"
         );
-        assert_eq!(seen[2], "/v2/lib/box/manifests/v1");
+        assert_eq!(seen[3], "/v2/lib/box/manifests/v1");
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn never_falls_back_to_plain_http_off_loopback() {
+        // A plain HTTP server, answering one TLS handshake as Go's does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut hello = [0u8; 5];
+            std::io::Read::read_exact(&mut stream, &mut hello).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            hello[0]
+        });
+        let reference = Reference::parse(&format!("{addr}/lib/box:v1")).unwrap();
+        let mut client = Client::new(&reference, None).unwrap();
+        // As if it were not on this machine.
+        client.loopback = false;
+        let err = client.manifest("v1").unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!(
+                "GET https://{addr}/v2/lib/box/manifests/v1: the TLS handshake failed (plain HTTP is tried only for a registry on a loopback address): "
+            )),
+            "{err:#}"
+        );
+        assert_eq!(client.scheme, "https");
+        assert_eq!(server.join().unwrap(), 0x16, "a TLS handshake record");
+    }
+
+    #[test]
+    fn other_registries_are_spoken_to_over_https_only() {
+        // Nothing is sent: the client is only built.
+        let client = Client::new(&Reference::parse("busybox").unwrap(), None).unwrap();
+        assert_eq!(
+            (client.scheme, client.host.as_str(), client.loopback),
+            ("https", "registry-1.docker.io", false)
+        );
+        let certs_d = Path::new("/nonexistent/certs.d");
+        let client = Client::new(
+            &Reference::parse("registry.example:5000/a/b").unwrap(),
+            Some(certs_d),
+        )
+        .unwrap();
+        assert_eq!((client.scheme, client.loopback), ("https", false));
+        assert_eq!(
+            client.certs_dir.as_deref(),
+            Some(Path::new("/nonexistent/certs.d/registry.example:5000"))
+        );
+        let loopback = Client::new(&Reference::parse("localhost:5000/a").unwrap(), None).unwrap();
+        assert_eq!((loopback.scheme, loopback.loopback), ("https", true));
     }
 }
