@@ -139,11 +139,16 @@ fn the_container_cannot_undo_its_limits() {
          echo x > /proc/sys/kernel/domainname 2>/dev/null || echo proc-sys-ro; \
          umount /proc/kcore 2>/dev/null; umount /sys/firmware 2>/dev/null || echo umount-refused; \
          touch /f; chown 1 /f 2>/dev/null || echo chown-refused; \
-         mount -t tmpfs x /tmp 2>/dev/null || echo mount-refused",
+         mount -t tmpfs x /tmp 2>/dev/null || echo mount-refused; \
+         unshare -U -r chown 1 /f 2>/dev/null || echo userns-refused; \
+         sh -c 'grep -E \"^(Seccomp|CapBnd):\" /proc/self/status' | tr -s '\\t' ' '",
     ]));
+    // A new user namespace would give back every capability: the filter refuses it, and
+    // the filter and the bounding set pass on to every process started inside.
     assert_eq!(
         out,
-        "remount-refused\nproc-sys-ro\numount-refused\nchown-refused\nmount-refused\n"
+        "remount-refused\nproc-sys-ro\numount-refused\nchown-refused\nmount-refused\n\
+         userns-refused\nCapBnd: 00000000a80425fa\nSeccomp: 2\n"
     );
 }
 
