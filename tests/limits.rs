@@ -666,7 +666,8 @@ fn debug_logging_shows_the_cgroup_steps() {
     for step in [
         "creating cgroup ",
         "setting ",
-        "moving the container's init into its cgroup",
+        "having the container's init join its cgroup",
+        "setup: joining the container's cgroup",
         "setup: entering a new cgroup namespace",
         "setup: setting ulimit nofile=512:512",
     ] {
