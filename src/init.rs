@@ -1,8 +1,8 @@
 //! The container's side: `mini-container child`, re-exec'd by `run` as PID 1 of the new
 //! namespaces. It joins the cgroup the runner made, receives the spec over the sync socket,
 //! turns it into an ordered plan of setup steps, runs them, reports Ready, waits for Go and
-//! execs the command. Any failure
-//! goes back to the parent with its errno; the parent prints it.
+//! execs the command. Any failure goes back to the parent with its errno; the parent prints
+//! it.
 
 use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;

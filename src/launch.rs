@@ -98,8 +98,8 @@ pub fn block_signals() -> Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
 }
 
-/// Starts the container's init in new namespaces, moves it into its cgroup, sends it the
-/// spec and waits until it has done its setup. Setup failures come back as the init
+/// Starts the container's init in new namespaces, has it join its cgroup, sends it the spec
+/// and waits until it has done its setup. Setup failures come back as the init
 /// reported them. `signals` comes from [`block_signals`].
 pub fn create(
     spec: &Spec,
