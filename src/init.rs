@@ -165,7 +165,6 @@ fn set_up(sync: &SyncSocket) -> Result<Option<Command>> {
     };
     log::debug!("setup: joining the container's cgroup");
     crate::cgroups::join(&files)?;
-    sync.send_message(&Message::Joined)?;
     let Some(json) = sync.recv_spec()? else {
         return Ok(None);
     };

@@ -7,7 +7,6 @@
 //! ```text
 //! parent                         child
 //!   JoinCgroup (files)     --->
-//!                          <---  Joined | SetupFailed
 //!   spec (JSON, in parts)  --->
 //!                          <---  Ready | SetupFailed
 //!   Go                     --->
@@ -38,14 +37,13 @@ const TAG_GO: u8 = b'G';
 const TAG_SETUP_FAILED: u8 = b'E';
 const TAG_EXEC_FAILED: u8 = b'X';
 const TAG_JOIN_CGROUP: u8 = b'J';
-const TAG_JOINED: u8 = b'j';
 
 /// A message after the spec. Failures carry the errno (0 when there is none) and `what: why`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message {
     /// Join the container's cgroup: write "0" (this thread, or this process) to each file.
+    /// The child does so before it reads the spec, which follows.
     JoinCgroup(Vec<PathBuf>),
-    Joined,
     Ready,
     Go,
     SetupFailed {
@@ -140,7 +138,6 @@ impl SyncSocket {
                 let paths: Vec<&[u8]> = files.iter().map(|f| f.as_os_str().as_bytes()).collect();
                 self.send(TAG_JOIN_CGROUP, &paths.join(&b'\0'))
             }
-            Message::Joined => self.send(TAG_JOINED, &[]),
             Message::Ready => self.send(TAG_READY, &[]),
             Message::Go => self.send(TAG_GO, &[]),
             Message::SetupFailed { errno, what } => {
@@ -165,7 +162,6 @@ impl SyncSocket {
                     .map(|path| PathBuf::from(OsStr::from_bytes(path)))
                     .collect(),
             ),
-            Some((&TAG_JOINED, [])) => Message::Joined,
             Some((&TAG_READY, [])) => Message::Ready,
             Some((&TAG_GO, [])) => Message::Go,
             Some((&TAG_SETUP_FAILED, payload)) => {
@@ -261,7 +257,6 @@ mod tests {
                 "/sys/fs/cgroup/memory/a b/mini-container-x/tasks".into(),
             ]),
             Message::JoinCgroup(Vec::new()),
-            Message::Joined,
             Message::Ready,
             failure,
             Message::ExecFailed {
