@@ -1,6 +1,6 @@
 //! A container's own cgroup, limits or not, so that its processes can always be counted and
 //! killed. The parent plans it from the spec (`linux.cgroupsPath`, `linux.resources`),
-//! creates it, has the child join it before sending the spec, reads its counters when the
+//! creates it, has the child join it before it reads its spec, reads its counters when the
 //! container ends (the OOM killer, `--stats`), then kills whatever is left in it and removes
 //! it, on every path. cgroup v2 and v1 (or hybrid) are told apart at run time; on v1 only the
 //! hierarchies a run needs are used.
@@ -9,7 +9,8 @@
 //! `cgroup.procs`) takes the kernel's global threadgroup lock for writing, which waits for an
 //! RCU grace period: 7 to 15 ms on the development VM, three times a whole container start.
 //! A thread moving itself on v1 (`0` to `tasks`) skips that lock: 0.2 ms. The child is
-//! single-threaded, so moving its thread moves the process.
+//! single-threaded, so moving its thread moves the process. (On v2, `0` to `cgroup.procs`
+//! still takes the lock; clone3's CLONE_INTO_CGROUP would avoid it, and is not used yet.)
 
 mod files;
 mod v1;
