@@ -271,7 +271,9 @@ fn the_cgroup_lives_exactly_as_long_as_the_container() {
 #[test]
 fn ctrl_c_to_the_runner_ends_the_container_and_removes_its_cgroup() {
     let root = TestRoot::new();
-    let script = "trap 'echo got INT; exit 130' INT; echo ready; while :; do sleep 0.05; done";
+    // Bounded (20 s), so that a failing test never leaves it running.
+    let script = "trap 'echo got INT; exit 130' INT; echo ready; \
+                  i=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done";
     let mut runner = spawn(&root, &["run", "-m", "64m", "sh", "-c", script]);
     let mut out = BufReader::new(runner.stdout.take().unwrap());
     let mut line = String::new();
