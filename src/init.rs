@@ -1,7 +1,8 @@
 //! The container's side: `mini-container child`, re-exec'd by `run` as PID 1 of the new
-//! namespaces. It receives the spec over the sync socket, turns it into an ordered plan of
-//! setup steps, runs them, reports Ready, waits for Go and execs the command. Any failure
-//! goes back to the parent with its errno; the parent prints it.
+//! namespaces. It joins the cgroup the runner made, receives the spec over the sync socket,
+//! turns it into an ordered plan of setup steps, runs them, reports Ready, waits for Go and
+//! execs the command. Any failure goes back to the parent with its errno; the parent prints
+//! it.
 
 use crate::errors::{EXIT_SETUP_FAILED, describe, errno_of, exec_failure_status};
 use crate::exec::Command;
@@ -410,9 +411,16 @@ pub fn main() -> i32 {
     exec_failure_status(failure.errno)
 }
 
-/// Receives the spec and runs the plan's steps; returns the command and whether `--init`
-/// runs it, or `None` if the runner went away first.
+/// Joins the container's cgroup, receives the spec and runs the plan's steps; returns the
+/// command and whether `--init` runs it, or `None` if the runner went away first.
 fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
+    let files = match sync.recv_message()? {
+        Some(Message::JoinCgroup(files)) => files,
+        None => return Ok(None),
+        Some(other) => bail!("the runner sent {other:?} instead of the container's cgroup"),
+    };
+    log::debug!("setup: joining the container's cgroup");
+    crate::cgroups::join(&files)?;
     let Some(json) = sync.recv_spec()? else {
         return Ok(None);
     };

@@ -5,6 +5,7 @@
 //! `create` leaves the child set up and blocked just before exec; `start` releases it; `wait`
 //! returns its exit status. `run` is the three in a row, after `block_signals`.
 
+use crate::cgroups::Cgroup;
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::relay;
 use crate::security::userns::{self, Mappings};
@@ -20,6 +21,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 
 /// Signals sent to `run` that are passed on to the container's init. Job-control signals
 /// stay with the runner, and faults are never caught.
@@ -113,12 +115,19 @@ pub fn block_signals(terminal: bool) -> Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
 }
 
-/// Where the container's init goes once cloned: into the container's new cgroup (`run`), or
-/// into a running container's (`exec`).
-pub type Placement<'a> = &'a dyn Fn(Pid) -> Result<()>;
+/// Where the container's init goes once cloned.
+#[derive(Debug, Clone, Copy)]
+pub enum Placement<'a> {
+    /// No cgroup of its own (a rootless run without a delegated cgroup).
+    Nowhere,
+    /// The container's new cgroup (`run`).
+    New(&'a Cgroup),
+    /// A running container's cgroup directories (`exec`).
+    Existing(&'a [PathBuf]),
+}
 
-/// Starts the container's init in new namespaces, moves it into its cgroup, sends it the
-/// spec and waits until it has done its setup. Setup failures come back as the init
+/// Starts the container's init in new namespaces, has it join its cgroup, sends it the spec
+/// and waits until it has done its setup. Setup failures come back as the init
 /// reported them. `signals` comes from [`block_signals`].
 pub fn create(
     spec: &Spec,
@@ -140,9 +149,6 @@ pub fn create(
         let _ = nix::unistd::setpgid(pid, pid);
     }
     log::debug!("container init is pid {pid} on the host");
-    // Before it has the spec, so before it can run anything of the user's. On failure the
-    // child is killed and reaped as `child` drops.
-    place(pid)?;
     let mut rootfs_tree = None;
     if let Some(maps) = &maps {
         userns::write_mappings(pid, maps)?;
@@ -154,9 +160,25 @@ pub fn create(
         sync.send_mapped()?;
     }
 
-    // A child that is gone closes its end: sending fails or the reply is end of file.
+    // The init joins its cgroup first, before it reads the spec, so before it can act on
+    // anything, let alone run the user's code (joining is much cheaper than being moved: see
+    // `cgroups`). The spec follows without waiting for an answer, which would cost a round
+    // trip (0.2 ms): a failed join is reported instead of Ready, and the spec is then never
+    // read. A child that is gone closes its end: sending fails or the reply is end of file.
+    let join_files = match place {
+        Placement::Nowhere => Vec::new(),
+        // A remapped init may not write the host's cgroup files: it is moved, the slow way.
+        Placement::New(cgroup) if maps.is_some() => {
+            cgroup.add_process(pid)?;
+            Vec::new()
+        }
+        Placement::New(cgroup) => cgroup.join_files(),
+        Placement::Existing(dirs) => crate::cgroups::join_files_of(dirs),
+    };
+    log::debug!("having the container's init join its cgroup");
     let sent = sync
-        .send_spec(spec_json)
+        .send_message(&Message::JoinCgroup(join_files))
+        .and_then(|()| sync.send_spec(spec_json))
         .and_then(|()| rootfs_tree.map_or(Ok(()), |tree| sync.send_fd(&tree)));
     match sync.recv_message()? {
         Some(Message::Ready) => {
@@ -176,15 +198,25 @@ pub fn create(
                 terminal,
             })
         }
+        reply => Err(setup_failure(&mut child, reply)),
+    }
+}
+
+/// The error for an init that replied `reply` instead of going on with its setup.
+fn setup_failure(child: &mut Child, reply: Option<Message>) -> anyhow::Error {
+    match reply {
         Some(Message::SetupFailed { what, .. }) => {
             let _ = child.reap(None);
-            Err(anyhow!(what))
+            anyhow!(what)
         }
-        Some(other) => bail!("container init sent {other:?} during setup"),
-        None => {
-            let status = child.reap(None)?.unwrap_or_default();
-            bail!("starting the container: its init exited during setup with status {status}")
-        }
+        Some(other) => anyhow!("container init sent {other:?} during setup"),
+        None => match child.reap(None) {
+            Ok(status) => anyhow!(
+                "starting the container: its init exited during setup with status {}",
+                status.unwrap_or_default()
+            ),
+            Err(err) => err,
+        },
     }
 }
 

@@ -7,18 +7,23 @@
 //! ```text
 //! parent                         child
 //!   Mapped                 --->  (only with a user namespace: the re-exec waits for it)
+//!   JoinCgroup (files)     --->
 //!   spec (JSON, in parts)  --->
 //!                          <---  Ready | SetupFailed
 //!   Go                     --->
 //!                          <---  end of file (exec worked) | ExecFailed
 //! ```
 //!
-//! On the wire a message is a tag byte and its payload; failures carry the errno and the text.
+//! On the wire a message is a tag byte and its payload; failures carry the errno and the text,
+//! JoinCgroup the paths of the cgroup files the child writes itself into, NUL-separated.
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 /// The fd the child finds its end of the socket on, set up by the parent before the re-exec.
 pub const CHILD_SYNC_FD: RawFd = 3;
@@ -34,14 +39,24 @@ const TAG_FD: u8 = b'F';
 const TAG_GO: u8 = b'G';
 const TAG_SETUP_FAILED: u8 = b'E';
 const TAG_EXEC_FAILED: u8 = b'X';
+const TAG_JOIN_CGROUP: u8 = b'J';
 
 /// A message after the spec. Failures carry the errno (0 when there is none) and `what: why`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message {
+    /// Join the container's cgroup: write "0" (this thread, or this process) to each file.
+    /// The child does so before it reads the spec, which follows.
+    JoinCgroup(Vec<PathBuf>),
     Ready,
     Go,
-    SetupFailed { errno: i32, what: String },
-    ExecFailed { errno: i32, what: String },
+    SetupFailed {
+        errno: i32,
+        what: String,
+    },
+    ExecFailed {
+        errno: i32,
+        what: String,
+    },
 }
 
 /// One end of the sync socket.
@@ -170,6 +185,10 @@ impl SyncSocket {
 
     pub fn send_message(&self, message: &Message) -> Result<()> {
         match message {
+            Message::JoinCgroup(files) => {
+                let paths: Vec<&[u8]> = files.iter().map(|f| f.as_os_str().as_bytes()).collect();
+                self.send(TAG_JOIN_CGROUP, &paths.join(&b'\0'))
+            }
             Message::Ready => self.send(TAG_READY, &[]),
             Message::Go => self.send(TAG_GO, &[]),
             Message::SetupFailed { errno, what } => {
@@ -187,6 +206,13 @@ impl SyncSocket {
             return Ok(None);
         };
         let message = match packet.split_first() {
+            Some((&TAG_JOIN_CGROUP, [])) => Message::JoinCgroup(Vec::new()),
+            Some((&TAG_JOIN_CGROUP, payload)) => Message::JoinCgroup(
+                payload
+                    .split(|&b| b == 0)
+                    .map(|path| PathBuf::from(OsStr::from_bytes(path)))
+                    .collect(),
+            ),
             Some((&TAG_READY, [])) => Message::Ready,
             Some((&TAG_GO, [])) => Message::Go,
             Some((&TAG_SETUP_FAILED, payload)) => {
@@ -277,6 +303,11 @@ mod tests {
             what: "mounting proc on /proc: Permission denied".into(),
         };
         for message in [
+            Message::JoinCgroup(vec![
+                "/sys/fs/cgroup/freezer/mini-container-x/tasks".into(),
+                "/sys/fs/cgroup/memory/a b/mini-container-x/tasks".into(),
+            ]),
+            Message::JoinCgroup(Vec::new()),
             Message::Ready,
             failure,
             Message::ExecFailed {

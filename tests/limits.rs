@@ -271,7 +271,9 @@ fn the_cgroup_lives_exactly_as_long_as_the_container() {
 #[test]
 fn ctrl_c_to_the_runner_ends_the_container_and_removes_its_cgroup() {
     let root = TestRoot::new();
-    let script = "trap 'echo got INT; exit 130' INT; echo ready; while :; do sleep 0.05; done";
+    // Bounded (20 s), so that a failing test never leaves it running.
+    let script = "trap 'echo got INT; exit 130' INT; echo ready; \
+                  i=0; while [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done";
     let mut runner = spawn(&root, &["run", "-m", "64m", "sh", "-c", script]);
     let mut out = BufReader::new(runner.stdout.take().unwrap());
     let mut line = String::new();
@@ -666,7 +668,8 @@ fn debug_logging_shows_the_cgroup_steps() {
     for step in [
         "creating cgroup ",
         "setting ",
-        "moving the container's init into its cgroup",
+        "having the container's init join its cgroup",
+        "setup: joining the container's cgroup",
         "setup: entering a new cgroup namespace",
         "setup: setting ulimit nofile=512:512",
     ] {

@@ -37,12 +37,10 @@ fn the_command_is_pid_1() {
 #[test]
 fn ps_lists_only_the_containers_processes() {
     let root = TestRoot::new();
-    let out = ok_stdout(&root.run(&[
-        "run",
-        "sh",
-        "-c",
-        "sleep 5 & until [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done; ps -e -o pid=,comm=",
-    ]));
+    // Wait for the background child to have exec'd sleep: until then it is a second sh.
+    let script = "sleep 5 & until [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done; \
+                  ps -e -o pid=,comm=";
+    let out = ok_stdout(&root.run(&["run", "sh", "-c", script]));
     let procs: Vec<(u32, String)> = out
         .lines()
         .map(|line| {

@@ -364,6 +364,41 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_hierarchy_fails_only_the_flag_that_needs_it() {
+        // A directory with nothing mounted in it: no hierarchy at all.
+        let root = std::env::temp_dir();
+        let own = "6:freezer:/\n4:memory:/\n";
+        let plain = plan(
+            &root,
+            own,
+            Path::new("mini-container-x"),
+            None,
+            Accounting::default(),
+        )
+        .unwrap();
+        assert!(plain.paths().is_empty(), "no freezer: run without a cgroup");
+        let limits = resources(RunArgs {
+            memory: Some("64m".into()),
+            ..RunArgs::default()
+        });
+        let err = plan(
+            &root,
+            own,
+            Path::new("mini-container-x"),
+            Some(&limits),
+            Accounting::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "--memory: the memory cgroup controller is not available (no hierarchy mounted at {})",
+                root.join("memory").display()
+            )
+        );
+    }
+
+    #[test]
     fn hierarchies_come_from_proc_self_cgroup() {
         let own = "4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n";
         // The test host's own mounts decide whether a hierarchy is found; the parsing of

@@ -4,8 +4,8 @@
 //! command's, as for `run`.
 
 use super::state::{self, Paths, is_locked};
+use crate::launch;
 use crate::spec::exec::ExecRequest;
-use crate::{cgroups, launch};
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Spec;
 
@@ -25,8 +25,8 @@ pub fn exec(paths: &Paths, container: &str, request: &ExecRequest) -> Result<i32
     })?;
     let spec_json = serde_json::to_vec(&spec).context("serializing the exec spec")?;
     let signals = launch::block_signals(request.tty)?;
-    let place = |pid| cgroups::add_to(&state.cgroups, pid);
-    let created = launch::create(&spec, &spec_json, signals, &place)?;
+    let place = launch::Placement::Existing(&state.cgroups);
+    let created = launch::create(&spec, &spec_json, signals, place)?;
     // The container must still be there: its init may have ended meanwhile.
     if !is_locked(&dir) {
         bail!("container {container} is not running");

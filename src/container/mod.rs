@@ -155,13 +155,8 @@ fn create_start_wait(
     monitor: Option<&mut detach::Monitor>,
 ) -> Result<(i32, Instant)> {
     let created_at = Instant::now();
-    let place = |pid| {
-        cgroup.map_or(Ok(()), |cgroup| {
-            log::debug!("moving the container's init into its cgroup");
-            cgroup.add_process(pid)
-        })
-    };
-    let created = launch::create(spec, spec_json, signals, &place)?;
+    let place = cgroup.map_or(launch::Placement::Nowhere, launch::Placement::New);
+    let created = launch::create(spec, spec_json, signals, place)?;
     state_dir.set_running(created.pid().as_raw())?;
     let running = created.start()?;
     if let Some(monitor) = monitor {

@@ -31,7 +31,12 @@ pub struct Limits {
 /// Reads and checks the resource flags. Host facts (the number of CPUs, which are online)
 /// are read only when a flag needs them.
 pub fn from_args(args: &RunArgs, id: &str) -> Result<Limits> {
-    let memory = args.memory.as_deref().map(parse_memory).transpose()?;
+    let memory = args
+        .memory
+        .as_deref()
+        .map(parse_memory)
+        .transpose()?
+        .flatten();
     let swap = memory_swap(memory, args.memory_swap.as_deref())?;
     let quota = match args.cpus.as_deref() {
         Some(value) => parse_cpus(value, available_cpus()?)?,
@@ -80,15 +85,19 @@ pub fn from_args(args: &RunArgs, id: &str) -> Result<Limits> {
     })
 }
 
-fn parse_memory(value: &str) -> Result<i64> {
+/// `--memory`: `None` for 0, no limit, as in Docker.
+fn parse_memory(value: &str) -> Result<Option<i64>> {
     let bytes = parse_size("--memory", value)?;
+    if bytes == 0 {
+        return Ok(None);
+    }
     if bytes < MIN_MEMORY {
         bail!(
             "invalid --memory {value:?}: the minimum memory limit is {}",
             format_bytes(MIN_MEMORY as u64)
         );
     }
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 fn parse_size(flag: &str, value: &str) -> Result<i64> {
@@ -263,8 +272,9 @@ mod tests {
 
     #[test]
     fn memory_has_dockers_units_and_minimum() {
-        assert_eq!(parse_memory("32m").unwrap(), 32 << 20);
-        assert_eq!(parse_memory("6m").unwrap(), MIN_MEMORY);
+        assert_eq!(parse_memory("32m").unwrap(), Some(32 << 20));
+        assert_eq!(parse_memory("6m").unwrap(), Some(MIN_MEMORY));
+        assert_eq!(parse_memory("0").unwrap(), None);
         assert_eq!(
             message(parse_memory("1k")),
             "invalid --memory \"1k\": the minimum memory limit is 6MiB"
