@@ -96,11 +96,11 @@ fn newidmap_available() -> bool {
 
 /// The maps for this run, from `--userns` and who runs mini-container.
 pub fn mappings(mode: Mode, euid: u32, egid: u32) -> Result<Option<Mappings>> {
+    if euid == 0 && mode == Mode::Host {
+        return Ok(None);
+    }
     let name = user_name(euid);
     if euid == 0 {
-        if mode == Mode::Host {
-            return Ok(None);
-        }
         let uids = read_range("/etc/subuid", &name, euid);
         let gids = read_range("/etc/subgid", &name, euid);
         let (Some((uid_start, uid_count)), Some((gid_start, gid_count))) = (uids, gids) else {
