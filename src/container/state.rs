@@ -261,13 +261,14 @@ impl StateDir {
     /// one left by a dead runner is taken over.
     fn claim_name(&mut self, name: &str) -> Result<()> {
         validate_name(name)?;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.names)
-            .with_context(|| format!("creating {}", self.names.display()))?;
         let link = self.names.join(name);
-        for _ in 0..2 {
+        for _ in 0..3 {
+            // Made again each time: another runner removes it when its last name goes.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.names)
+                .with_context(|| format!("creating {}", self.names.display()))?;
             match std::os::unix::fs::symlink(&self.state.id, &link) {
                 Ok(()) => {
                     self.name = Some(name.to_string());
@@ -285,6 +286,8 @@ impl StateDir {
                     // Left by a runner that is gone.
                     let _ = fs::remove_file(&link);
                 }
+                // The directory went between its creation and the link: again.
+                Err(err) if err.kind() == ErrorKind::NotFound => {}
                 Err(err) => {
                     return Err(err).with_context(|| format!("creating {}", link.display()));
                 }
@@ -301,6 +304,8 @@ impl Drop for StateDir {
         }
         if let Some(name) = &self.name {
             let _ = fs::remove_file(self.names.join(name));
+            // The last name gone, so is the directory (claim_name makes it again).
+            let _ = fs::remove_dir(&self.names);
         }
         if self.keep {
             return;
@@ -487,7 +492,8 @@ fn remove_stale_cgroups(dir: &Path) -> Result<()> {
         .with_context(|| format!("removing the cgroups of dead container {id}"))
 }
 
-fn older_than(path: &Path, age: Duration) -> bool {
+/// True if `path` was last modified more than `age` ago.
+pub fn older_than(path: &Path, age: Duration) -> bool {
     fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
@@ -558,6 +564,7 @@ mod tests {
         drop(dir);
         assert!(!paths.state.join("abc").exists());
         assert!(fs::symlink_metadata(paths.state.join("names/web")).is_err());
+        assert!(!paths.state.join("names").exists(), "the last name took the directory");
         fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
     }
 

@@ -16,6 +16,7 @@
 use super::config::ImageConfig;
 use super::digest::Digest;
 use super::extract::{self, Kind};
+use crate::container::state::older_than;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -355,14 +356,6 @@ impl Drop for WorkDir {
             log::warn!("removing {}: {err}", self.path.display());
         }
     }
-}
-
-fn older_than(path: &Path, age: Duration) -> bool {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|modified| modified.elapsed().ok())
-        .is_some_and(|elapsed| elapsed > age)
 }
 
 /// Writes a file and flushes it to disk, so that a rename publishes complete contents.
