@@ -564,7 +564,10 @@ mod tests {
         drop(dir);
         assert!(!paths.state.join("abc").exists());
         assert!(fs::symlink_metadata(paths.state.join("names/web")).is_err());
-        assert!(!paths.state.join("names").exists(), "the last name took the directory");
+        assert!(
+            !paths.state.join("names").exists(),
+            "the last name took the directory"
+        );
         fs::remove_dir_all(paths.state.parent().unwrap()).unwrap();
     }
 
