@@ -195,23 +195,8 @@ impl Extractor {
                     .context("a symbolic link without a target")?;
                 replace_at(&parent, name)?;
                 symlinkat(target.as_ref(), &parent, name)?;
-                if self.kind == Kind::Layer && self.is_root {
-                    fchownat(
-                        &parent,
-                        name,
-                        Some(owner.0),
-                        Some(owner.1),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )?;
-                }
-                set_xattrs(&parent, name, &xattrs)?;
-                utimensat(
-                    &parent,
-                    name,
-                    &mtime,
-                    &mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )?;
+                let owner = (self.kind == Kind::Layer && self.is_root).then_some(owner);
+                set_metadata_at(&parent, name, owner, None, &xattrs, &mtime)?;
             }
             EntryType::Link => {
                 let target = entry
@@ -263,25 +248,8 @@ impl Extractor {
                 };
                 replace_at(&parent, name)?;
                 mknodat(&parent, name, sflag, mode, dev)?;
-                if self.is_root {
-                    fchownat(
-                        &parent,
-                        name,
-                        Some(owner.0),
-                        Some(owner.1),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )?;
-                }
-                fchmodat(&parent, name, mode, FchmodatFlags::NoFollowSymlink)
-                    .or_else(ignore_enotsup)?;
-                set_xattrs(&parent, name, &xattrs)?;
-                utimensat(
-                    &parent,
-                    name,
-                    &mtime,
-                    &mtime,
-                    UtimensatFlags::NoFollowSymlink,
-                )?;
+                let owner = self.is_root.then_some(owner);
+                set_metadata_at(&parent, name, owner, Some(mode), &xattrs, &mtime)?;
             }
             other => log::warn!(
                 "skipping {}: unsupported entry type {other:?}",
@@ -464,6 +432,33 @@ fn remove_at(dir: &OwnedFd, name: &OsStr) -> Result<()> {
 /// `/proc/self/fd/N/NAME`: NAME inside an open directory, for calls that have no `*at` form.
 fn fd_path(dir: &OwnedFd, name: &OsStr) -> PathBuf {
     Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+}
+
+/// Gives `name` in `dir` (never following it, were it a symlink) its owner when `owner` is
+/// set, its mode when `mode` is, then its extended attributes and modification time.
+fn set_metadata_at(
+    dir: &OwnedFd,
+    name: &OsStr,
+    owner: Option<(Uid, Gid)>,
+    mode: Option<Mode>,
+    xattrs: &[(String, Vec<u8>)],
+    mtime: &TimeSpec,
+) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        fchownat(
+            dir,
+            name,
+            Some(uid),
+            Some(gid),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+    }
+    if let Some(mode) = mode {
+        fchmodat(dir, name, mode, FchmodatFlags::NoFollowSymlink).or_else(ignore_enotsup)?;
+    }
+    set_xattrs(dir, name, xattrs)?;
+    utimensat(dir, name, mtime, mtime, UtimensatFlags::NoFollowSymlink)?;
+    Ok(())
 }
 
 fn set_xattrs(dir: &OwnedFd, name: &OsStr, xattrs: &[(String, Vec<u8>)]) -> Result<()> {
