@@ -11,8 +11,9 @@ fi
 
 # Host tools the tests run inside containers and around them; the image tests build their
 # images with umoci and skopeo, serve them with docker-registry (over TLS too, with certificates
-# made by openssl), and compress with gzip/zstd.
-packages="busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry openssl uidmap"
+# made by openssl), and compress with gzip/zstd; the escape battery compiles its attack
+# programs (tests/escape/attacks) with gcc, statically.
+packages="gcc libc6-dev busybox-static iproute2 procps util-linux bsdutils attr tar gzip zstd umoci skopeo docker-registry openssl uidmap"
 missing=""
 for package in $packages; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"

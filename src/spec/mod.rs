@@ -6,6 +6,7 @@ pub mod exec;
 pub mod mounts;
 pub mod resources;
 mod security;
+pub mod test_switch;
 pub mod units;
 
 use crate::cli::RunArgs;
@@ -237,12 +238,15 @@ pub fn build(
     spec.set_mounts(Some(mounts));
     spec.set_process(Some(process));
     spec.set_linux(Some(linux));
-    let annotations: std::collections::HashMap<String, String> =
+    let mut annotations: std::collections::HashMap<String, String> =
         [(IDMAP_ROOTFS, idmap_rootfs), (INIT, args.init)]
             .into_iter()
             .filter(|(_, on)| *on)
             .map(|(key, _)| (key.to_string(), "true".to_string()))
             .collect();
+    if let Some(list) = test_switch::requested(lookup_env) {
+        annotations.insert(test_switch::ANNOTATION.to_string(), list);
+    }
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     Ok(spec)
 }
