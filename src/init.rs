@@ -112,6 +112,8 @@ struct SetupState {
     rootfs_tree: Option<std::os::fd::OwnedFd>,
     /// With `-t`: the pty's master side, for the runner.
     terminal: Option<std::os::fd::OwnedFd>,
+    /// The `cwd-check` test switch: the working directory is not verified after chdir.
+    trust_cwd: bool,
 }
 
 impl Step {
@@ -167,8 +169,14 @@ impl Step {
                 Ok(())
             }
             Step::SetRlimit(rlimit) => rlimit.apply(),
-            Step::ChangeDirectory(dir) => nix::unistd::chdir(dir)
-                .with_context(|| format!("changing to working directory {}", dir.display())),
+            Step::ChangeDirectory(dir) => {
+                nix::unistd::chdir(dir)
+                    .with_context(|| format!("changing to working directory {}", dir.display()))?;
+                if context.trust_cwd {
+                    return Ok(());
+                }
+                crate::session::verify_cwd(dir)
+            }
             Step::LoadSeccomp(filter) => filter.load(),
         }
     }
@@ -376,6 +384,10 @@ fn process_steps(process: &Process) -> Result<Vec<Step>> {
 
 /// `mini-container child`: returns only if the command could not be exec'd.
 pub fn main() -> i32 {
+    // Not dumpable until the command's exec makes it so again (as runc's nsexec): a container
+    // process may then neither ptrace this one nor open what /proc/PID/fd holds. The runner
+    // closed every inherited descriptor above the sync socket before the re-exec.
+    crate::session::set_dumpable(false);
     let sync = match SyncSocket::inherited() {
         Ok(sync) => sync,
         Err(err) => {
@@ -425,8 +437,14 @@ fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
         return Ok(None);
     };
     let spec: Spec = serde_json::from_slice(&json).context("reading the container spec")?;
+    if crate::spec::test_switch::disabled(&spec, "dumpable") {
+        crate::session::set_dumpable(true);
+    }
     let plan = Plan::from_spec(&spec)?;
-    let mut context = SetupState::default();
+    let mut context = SetupState {
+        trust_cwd: crate::spec::test_switch::disabled(&spec, "cwd-check"),
+        ..SetupState::default()
+    };
     if plan
         .steps
         .iter()

@@ -8,10 +8,12 @@
 use crate::cgroups::Cgroup;
 use crate::errors::{CommandFailed, exec_failure_status};
 use crate::relay;
+use crate::rootfs;
 use crate::security::userns::{self, Mappings};
+use crate::spawn::{self, Session};
+use crate::spec::test_switch;
 use crate::sync::{Message, SyncSocket};
 use crate::tty::{Foreground, RawMode};
-use crate::{rootfs, spawn};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -79,6 +81,7 @@ pub struct Created {
     signals: SignalFd,
     /// With `-t`: the master side of the container's pty.
     terminal: Option<OwnedFd>,
+    session: Session,
 }
 
 /// A container whose command is running.
@@ -139,13 +142,16 @@ pub fn create(
     let terminal = has_terminal(spec);
     let flags = clone_flags(spec)?;
     let (sync, child_end) = SyncSocket::pair()?;
-    log::debug!("cloning the container's init with {flags:?}");
-    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), !terminal)?;
+    let session = session_of(spec);
+    let close_fds = !test_switch::disabled(spec, "close-fds");
+    log::debug!("cloning the container's init with {flags:?}, {session:?}");
+    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), session, close_fds)?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
-    if !terminal {
+    if session == Session::Group {
         // The init's own process group, set on both sides of the clone so neither races:
         // its group ids are then valid inside its PID namespace. EACCES: it already exec'd.
+        // (Never with a new session: a group leader could not call setsid.)
         let _ = nix::unistd::setpgid(pid, pid);
     }
     log::debug!("container init is pid {pid} on the host");
@@ -196,6 +202,7 @@ pub fn create(
                 sync,
                 signals,
                 terminal,
+                session,
             })
         }
         reply => Err(setup_failure(&mut child, reply)),
@@ -230,6 +237,9 @@ impl Created {
     pub fn start(mut self) -> Result<Running> {
         let (foreground, terminal) = match self.terminal.take() {
             Some(master) => (None, Some((master, RawMode::enter()?))),
+            // In a session of its own the container cannot be the terminal's foreground: the
+            // runner keeps it, and passes on what the terminal sends (`handle_signal`).
+            None if self.session == Session::New => (None, None),
             None => (Foreground::hand_to(self.child.pid), None),
         };
         self.sync.send_message(&Message::Go)?;
@@ -260,7 +270,9 @@ impl Running {
     pub fn wait(mut self) -> Result<i32> {
         if let Some((master, _raw)) = self.terminal.take() {
             let child = &mut self.child;
-            return relay::run(&master, &self.signals, |signo| handle_signal(child, signo));
+            return relay::run(&master, &self.signals, |signo| {
+                handle_signal(child, signo, false)
+            });
         }
         loop {
             let info = match self.signals.read_signal() {
@@ -268,7 +280,10 @@ impl Running {
                 Ok(None) | Err(Errno::EINTR) => continue,
                 Err(err) => return Err(err).context("reading signals"),
             };
-            if let Some(status) = handle_signal(&mut self.child, info.ssi_signo as i32)? {
+            let from_terminal = info.ssi_code == libc::SI_KERNEL;
+            if let Some(status) =
+                handle_signal(&mut self.child, info.ssi_signo as i32, from_terminal)?
+            {
                 return Ok(status);
             }
         }
@@ -276,19 +291,41 @@ impl Running {
 }
 
 /// Handles a signal that reached the runner: SIGCHLD reaps the container's init (its status
-/// once it has exited), anything else is forwarded to it.
-fn handle_signal(child: &mut Child, signo: i32) -> Result<Option<i32>> {
+/// once it has exited), anything else is forwarded to it. A signal the kernel sent
+/// (`from_terminal`: Ctrl-C, Ctrl-\\, a hangup of the terminal, which the runner gets as its
+/// foreground job when the container has a session of its own) goes to the init's whole
+/// process group, as the terminal would have sent it to the container's foreground job: a
+/// shell without job control runs its commands in its own group, and Ctrl-C must reach them.
+fn handle_signal(child: &mut Child, signo: i32, from_terminal: bool) -> Result<Option<i32>> {
     if signo == libc::SIGCHLD {
         return child.reap(Some(WaitPidFlag::WNOHANG));
     }
     if let Ok(signal) = Signal::try_from(signo) {
-        log::debug!("forwarding {signal} to the container's init");
-        match kill(child.pid, signal) {
+        let target = if from_terminal {
+            log::debug!("forwarding {signal} from the terminal to the container's process group");
+            Pid::from_raw(-child.pid.as_raw())
+        } else {
+            log::debug!("forwarding {signal} to the container's init");
+            child.pid
+        };
+        match kill(target, signal) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(err) => log::warn!("forwarding {signal}: {err}"),
         }
     }
     Ok(None)
+}
+
+/// The init's session: its own without `-t` (no controlling terminal shared with the
+/// caller) unless the `new-session` test switch leaves it in the caller's.
+fn session_of(spec: &Spec) -> Session {
+    if has_terminal(spec) {
+        Session::Terminal
+    } else if test_switch::disabled(spec, "new-session") {
+        Session::Group
+    } else {
+        Session::New
+    }
 }
 
 /// True when the spec asks for an id-mapped root filesystem.

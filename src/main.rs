@@ -18,6 +18,7 @@ mod relay;
 mod rlimits;
 mod rootfs;
 mod security;
+mod session;
 mod spawn;
 mod spec;
 mod sync;

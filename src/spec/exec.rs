@@ -106,5 +106,19 @@ pub fn build(
     spec.set_root(None);
     spec.set_hostname(None);
     spec.set_annotations(None);
+    // The test switches (debug builds): the container's, and those asked of `exec` itself.
+    let switches: Vec<String> = container
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(super::test_switch::ANNOTATION).cloned())
+        .into_iter()
+        .chain(super::test_switch::requested(lookup_env))
+        .collect();
+    if !switches.is_empty() {
+        let list = switches.join(",");
+        spec.set_annotations(Some(
+            [(super::test_switch::ANNOTATION.to_string(), list)].into(),
+        ));
+    }
     Ok(spec)
 }

@@ -28,8 +28,6 @@ pub fn requested(lookup_env: &dyn Fn(&str) -> Option<String>) -> Option<String> 
 }
 
 /// True when `protection` is switched off for this container (debug builds only).
-// The protections that have a switch call this; until the first lands it has no caller.
-#[allow(dead_code)]
 pub fn disabled(spec: &Spec, protection: &str) -> bool {
     cfg!(debug_assertions)
         && spec
