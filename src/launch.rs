@@ -114,6 +114,9 @@ pub fn block_signals(terminal: bool) -> Result<SignalFd> {
     if terminal {
         mask.add(Signal::SIGWINCH);
     }
+    // Ctrl-Z: the container is stopped with the runner, and continued with it.
+    mask.add(Signal::SIGTSTP);
+    mask.add(Signal::SIGCONT);
     mask.thread_block().context("blocking signals")?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")
 }
@@ -300,10 +303,24 @@ fn handle_signal(child: &mut Child, signo: i32, from_terminal: bool) -> Result<O
     if signo == libc::SIGCHLD {
         return child.reap(Some(WaitPidFlag::WNOHANG));
     }
+    let group = Pid::from_raw(-child.pid.as_raw());
+    if signo == libc::SIGTSTP {
+        // As a shell's job: the whole container stops, then the runner, whose caller's
+        // shell sees a stopped job; `fg` or `bg` continues the runner (SIGCONT, below).
+        log::debug!("stopping the container and the runner");
+        let _ = kill(group, Signal::SIGSTOP);
+        let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+        return Ok(None);
+    }
+    if signo == libc::SIGCONT {
+        log::debug!("continuing the container");
+        let _ = kill(group, Signal::SIGCONT);
+        return Ok(None);
+    }
     if let Ok(signal) = Signal::try_from(signo) {
         let target = if from_terminal {
             log::debug!("forwarding {signal} from the terminal to the container's process group");
-            Pid::from_raw(-child.pid.as_raw())
+            group
         } else {
             log::debug!("forwarding {signal} to the container's init");
             child.pid

@@ -1,8 +1,9 @@
-//! Terminals. Without `-t` stdio is inherited, so when `run` is the foreground job of a
-//! terminal, the container's process group becomes the foreground (as a shell does for a job)
-//! and gets it back when the container ends: its shell then owns job control and Ctrl-C, and
-//! the process group ids it sees are its own, inside its PID namespace. With `-t` the
-//! container gets a pty of its own, whose master side the runner relays in raw mode.
+//! Terminals. Without `-t` stdio is inherited but the container has a session of its own
+//! and no controlling terminal (see `spawn::Session`): the runner stays the terminal's
+//! foreground job and passes Ctrl-C on. Only with the `new-session` test switch is the
+//! container's process group made the foreground (as a shell does for a job) and given back
+//! when the container ends ([`Foreground`]). With `-t` the container gets a pty of its own,
+//! whose master side the runner relays in raw mode.
 
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;

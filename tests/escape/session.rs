@@ -7,6 +7,8 @@
 use crate::common::image::{path_string, sh, umoci_layout};
 use crate::common::*;
 use nix::pty::{OpenptyResult, openpty};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -176,8 +178,16 @@ fn children_named(pid: i64, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one-letter state of process `pid` (R, S, T, Z...), '?' when it is gone.
+fn state_of(pid: &str) -> char {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(')').next()?.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
 #[test]
-fn an_interactive_shell_without_a_tty_reads_the_terminal_and_ctrl_c_reaches_it() {
+fn an_interactive_shell_without_a_tty_reads_the_terminal_and_ctrl_c_and_ctrl_z_reach_it() {
     let root = TestRoot::new();
     let rootfs = root.busybox_rootfs();
     let OpenptyResult { master, slave } = terminal();
@@ -211,6 +221,24 @@ fn an_interactive_shell_without_a_tty_reads_the_terminal_and_ctrl_c_reaches_it()
         (!children_named(init, "sleep").is_empty()).then_some(())
     })
     .expect("the shell never started sleep");
+    let sleep = children_named(init, "sleep").remove(0);
+    // Ctrl-Z stops the container with the runner; continuing the runner (as `fg` would)
+    // continues the container.
+    typed.write_all(b"\x1a").unwrap();
+    let runner_pid = runner.id().to_string();
+    for pid in [&runner_pid, &sleep] {
+        wait_until(Duration::from_secs(10), || {
+            (state_of(pid) == 'T').then_some(())
+        })
+        .unwrap_or_else(|| panic!("{pid} was not stopped: {seen}"));
+    }
+    kill(Pid::from_raw(runner.id() as i32), Signal::SIGCONT).unwrap();
+    for pid in [&runner_pid, &sleep] {
+        wait_until(Duration::from_secs(10), || {
+            (state_of(pid) == 'S').then_some(())
+        })
+        .unwrap_or_else(|| panic!("{pid} was not continued: {seen}"));
+    }
     typed.write_all(b"\x03").unwrap();
     typed.write_all(b"echo alive $$\n").unwrap();
     wait_for(&output, &mut seen, "alive 1\r\n");
