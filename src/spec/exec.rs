@@ -122,3 +122,43 @@ pub fn build(
     }
     Ok(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::test_switch::{ANNOTATION, VARIABLE, disabled};
+
+    #[test]
+    fn test_switches_of_the_container_and_of_exec_are_both_kept() {
+        let args = crate::cli::RunArgs {
+            command: vec!["sleep".into(), "60".into()],
+            network: "none".into(),
+            ..Default::default()
+        };
+        let with = |list: &'static str| {
+            move |key: &str| (key == VARIABLE && !list.is_empty()).then(|| list.to_string())
+        };
+        let container = crate::spec::build(
+            &args,
+            &"a".repeat(64),
+            std::path::Path::new("/s"),
+            None,
+            &with("close-fds"),
+        )
+        .unwrap();
+        let request = ExecRequest {
+            command: vec!["true".into()],
+            ..Default::default()
+        };
+        let spec = build(&container, 7, &request, &with("dumpable")).unwrap();
+        assert_eq!(disabled(&spec, "close-fds"), cfg!(debug_assertions));
+        assert_eq!(disabled(&spec, "dumpable"), cfg!(debug_assertions));
+        let spec = build(&container, 7, &request, &with("")).unwrap();
+        assert!(!disabled(&spec, "dumpable"));
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        assert!(
+            annotations.keys().all(|key| key == ANNOTATION),
+            "{annotations:?}"
+        );
+    }
+}
