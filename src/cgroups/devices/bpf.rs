@@ -362,4 +362,102 @@ mod tests {
         ))
         .unwrap();
     }
+
+    /// The program at work (root only): a scratch cgroup on this host's cgroup2 mount (the
+    /// whole of /sys/fs/cgroup, or the hybrid layout's /sys/fs/cgroup/unified, which has no
+    /// controllers but runs device programs) gets Docker's program; a child moved into it
+    /// cannot open a loop-control node (c 10:237) made in a temporary directory, and can
+    /// open a null node (c 1:3) made there.
+    #[test]
+    fn an_attached_program_refuses_devices_to_the_cgroups_processes() {
+        use std::fs;
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test attaches a BPF program to a cgroup and needs root: run it with sudo"
+        );
+        let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .map(Path::new)
+            .find(|path| {
+                nix::sys::statfs::statfs(*path)
+                    .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+            })
+            .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        // The integration tests' harness checks that no mini-container-* cgroup is left
+        // while no test holds this lock: hold it while the scratch cgroup exists.
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("mini-container-tests.lock"))
+            .unwrap();
+        lock.lock_shared().unwrap();
+        let tag = format!("mini-container-devtest-{}", std::process::id());
+        let cgroup = mount.join(&tag);
+        let nodes = std::env::temp_dir().join(&tag);
+        fs::create_dir_all(&nodes).unwrap();
+        fs::create_dir(&cgroup).unwrap();
+        let result = std::panic::catch_unwind(|| run_in_scratch_cgroup(&cgroup, &nodes));
+        let _ = fs::remove_dir_all(&nodes);
+        fs::remove_dir(&cgroup).unwrap();
+        drop(lock);
+        let (loop_control, null) = result.unwrap();
+        assert_eq!(loop_control, libc::EPERM, "opening c 10:237");
+        assert_eq!(null, 0, "opening c 1:3");
+    }
+
+    /// Makes the nodes, forks a child that waits, moves it into `cgroup` with the program
+    /// attached, lets it open both nodes and returns their errnos (0: opened).
+    fn run_in_scratch_cgroup(cgroup: &Path, nodes: &Path) -> (i32, i32) {
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        use std::ffi::CString;
+        let loop_control = nodes.join("loop-control");
+        let null = nodes.join("null");
+        let mode = Mode::from_bits_truncate(0o600);
+        mknod(&loop_control, SFlag::S_IFCHR, mode, makedev(10, 237)).unwrap();
+        mknod(&null, SFlag::S_IFCHR, mode, makedev(1, 3)).unwrap();
+        // Unattached, this process (in no such program's cgroup) opens both.
+        assert!(std::fs::File::open(&loop_control).is_ok());
+        apply(&docker(), cgroup).unwrap();
+        let paths = [
+            CString::new(loop_control.as_os_str().as_encoded_bytes()).unwrap(),
+            CString::new(null.as_os_str().as_encoded_bytes()).unwrap(),
+        ];
+        let (go_read, go_write) = nix::unistd::pipe().unwrap();
+        let (result_read, result_write) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child calls only async-signal-safe functions (read, open, close,
+        // write, _exit) on memory prepared before the fork, and never returns.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: as above; the fds and paths are valid in the child.
+            unsafe {
+                let mut byte = 0u8;
+                libc::read(go_read.as_raw_fd(), (&raw mut byte).cast(), 1);
+                let mut errnos = [0i32; 2];
+                for (errno, path) in errnos.iter_mut().zip(&paths) {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        *errno = *libc::__errno_location();
+                    } else {
+                        libc::close(fd);
+                    }
+                }
+                libc::write(result_write.as_raw_fd(), errnos.as_ptr().cast(), 8);
+                libc::_exit(0);
+            }
+        }
+        drop(go_read);
+        drop(result_write);
+        let moved = crate::cgroups::files::write(&cgroup.join("cgroup.procs"), &pid.to_string());
+        // Released either way, so that it exits.
+        nix::unistd::write(&go_write, b"x").unwrap();
+        let mut bytes = [0u8; 8];
+        let read = nix::unistd::read(&result_read, &mut bytes).unwrap();
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+        moved.unwrap();
+        assert_eq!(read, 8);
+        let errno = |i: usize| i32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+        (errno(0), errno(1))
+    }
 }
