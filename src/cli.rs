@@ -137,9 +137,18 @@ pub struct RunArgs {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
-    /// Every capability, no seccomp filter, no masked or read-only /proc and /sys paths
+    /// Every capability, no seccomp filter, no masked or read-only /proc and /sys paths,
+    /// every device node of the host and no device rules
     #[arg(long)]
     pub privileged: bool,
+
+    /// Give the container a host device: HOST[:CONTAINER][:PERMS] (PERMS: letters of rwm)
+    #[arg(long = "device", value_name = "HOST[:CONTAINER][:PERMS]")]
+    pub device: Vec<String>,
+
+    /// Add a device cgroup rule: 'TYPE MAJOR:MINOR ACCESS' (e.g. 'c 10:237 rwm')
+    #[arg(long = "device-cgroup-rule", value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
 
     /// Security options: no-new-privileges[=true|false], seccomp=unconfined
     #[arg(long = "security-opt", value_name = "OPT")]

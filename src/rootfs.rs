@@ -130,7 +130,21 @@ impl Root {
         match mknodat(&dir, name, kind, mode, dev) {
             // mknod applies the umask: set the mode the spec asks for. The node is in the
             // fresh /dev tmpfs, which nothing else can reach yet.
-            Ok(()) => Ok(fchmodat(&dir, name, mode, FchmodatFlags::FollowSymlink)?),
+            Ok(()) => {
+                fchmodat(&dir, name, mode, FchmodatFlags::FollowSymlink)?;
+                // The owner the spec gives (the host's, for --device and --privileged).
+                let owner = (device.uid(), device.gid());
+                if owner != (None, None) && owner != (Some(0), Some(0)) {
+                    nix::unistd::fchownat(
+                        &dir,
+                        name,
+                        device.uid().map(nix::unistd::Uid::from_raw),
+                        device.gid().map(nix::unistd::Gid::from_raw),
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )?;
+                }
+                Ok(())
+            }
             Err(Errno::EPERM) => {
                 let target = self.mount_point(path, MountPointKind::File)?;
                 mount(

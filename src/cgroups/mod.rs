@@ -12,13 +12,14 @@
 //! single-threaded, so moving its thread moves the process. (On v2, `0` to `cgroup.procs`
 //! still takes the lock; clone3's CLONE_INTO_CGROUP would avoid it, and is not used yet.)
 
+pub mod devices;
 mod files;
 mod v1;
 mod v2;
 
 use crate::spec::units::format_bytes;
 use anyhow::{Context, Result, bail};
-use oci_spec::runtime::{LinuxResources, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -125,6 +126,32 @@ pub struct Plan {
     /// Writes to existing cgroups first: v2 enabling controllers in `cgroup.subtree_control`.
     setup: Vec<(PathBuf, String)>,
     dirs: Vec<PlannedDir>,
+    /// v2: the device rules, compiled into a BPF program attached to the new directory (on
+    /// v1 they are settings of the devices directory).
+    bpf_devices: Option<Devices>,
+}
+
+/// The device rules a container's cgroup applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Devices {
+    filter: devices::Filter,
+    /// Whether a run must fail when they cannot be applied: always, but in a user
+    /// namespace, where the kernel refuses mknod of devices anyway (and a rootless runner
+    /// may not load BPF programs).
+    required: bool,
+}
+
+impl Devices {
+    /// The error (or, when not required, the warning) for rules that cannot be applied.
+    fn unavailable(&self, reason: &str) -> Result<()> {
+        if self.required {
+            bail!(
+                "applying the device rules: {reason}; without them the container could open every device of the host (only --privileged runs without device rules)"
+            );
+        }
+        log::debug!("device rules not applied ({reason}): the container is in a user namespace");
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,12 +192,25 @@ impl Plan {
             .context("reading the container spec: it has no linux.cgroupsPath")?;
         check_cgroups_path(cgroups_path)?;
         let resources = linux.and_then(|linux| linux.resources().as_ref());
+        let user_namespace = linux
+            .and_then(|linux| linux.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
+        let devices = devices::filter_of(resources)?
+            .filter(|_| !crate::spec::test_switch::disabled(spec, "devices"));
+        let devices = devices.map(|filter| Devices {
+            filter,
+            required: !user_namespace,
+        });
         let own = std::fs::read_to_string("/proc/self/cgroup")
             .context("reading the runner's cgroup from /proc/self/cgroup")?;
         let root = Path::new(ROOT);
         match Layout::detect() {
-            Layout::V1 => v1::plan(root, &own, cgroups_path, resources, accounting),
-            Layout::V2 => v2::plan(root, &own, cgroups_path, resources, accounting),
+            Layout::V1 => v1::plan(root, &own, cgroups_path, resources, accounting, devices),
+            Layout::V2 => {
+                let mut plan = v2::plan(root, &own, cgroups_path, resources, accounting)?;
+                plan.bpf_devices = devices;
+                Ok(plan)
+            }
         }
     }
 
@@ -187,9 +227,13 @@ impl Plan {
             .all(|(path, _)| nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok())
     }
 
-    /// True if any directory gets a limit written to it.
+    /// True if any directory gets a limit written to it (device rules are not limits).
     pub fn has_limits(&self) -> bool {
-        self.dirs.iter().any(|dir| !dir.settings.is_empty())
+        self.dirs.iter().any(|dir| {
+            dir.settings
+                .iter()
+                .any(|setting| !setting.file.starts_with("devices."))
+        })
     }
 
     /// The directories the cgroup will have, to be recorded before they exist.
@@ -225,6 +269,11 @@ impl Plan {
             let path = &cgroup.dirs[cgroup.dirs.len() - 1].path;
             for setting in &dir.settings {
                 apply(path, setting)?;
+            }
+            if let Some(devices) = &self.bpf_devices
+                && let Err(err) = devices::bpf::apply(&devices.filter, path)
+            {
+                devices.unavailable(&crate::errors::describe(&err))?;
             }
         }
         Ok(cgroup)

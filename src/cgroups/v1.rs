@@ -1,9 +1,10 @@
 //! cgroup v1, and the hybrid layout: a hierarchy per controller (or group of controllers)
 //! mounted at `/sys/fs/cgroup/<name>`. The container gets a directory in each hierarchy it
 //! needs, below the runner's own cgroup in that hierarchy: always the freezer (to kill it),
-//! and memory, cpu, cpuset, pids, cpuacct only for the flags that use them.
+//! the devices hierarchy whenever the spec has device rules (it must be there: see
+//! [`Devices`]), and memory, cpu, cpuset, pids, cpuacct only for the flags that use them.
 
-use super::{Accounting, Layout, Need, Plan, PlannedDir, Setting, Usage, files};
+use super::{Accounting, Devices, Layout, Need, Plan, PlannedDir, Setting, Usage, files};
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
@@ -68,11 +69,18 @@ pub(super) fn plan(
     cgroups_path: &Path,
     resources: Option<&LinuxResources>,
     accounting: Accounting,
+    devices: Option<Devices>,
 ) -> Result<Plan> {
     let mut needs = vec![Need {
         controller: "freezer",
         flag: None,
     }];
+    if devices.is_some() {
+        needs.push(Need {
+            controller: "devices",
+            flag: None,
+        });
+    }
     needs.extend(super::needs(resources, accounting));
     if accounting.stats {
         needs.push(Need {
@@ -93,7 +101,12 @@ pub(super) fn plan(
                 "no hierarchy mounted at {}",
                 root.join(need.controller).display()
             );
-            super::missing(need, &reason)?;
+            match &devices {
+                Some(devices) if need.controller == "devices" => devices.unavailable(&format!(
+                    "the devices cgroup controller is not available ({reason})"
+                ))?,
+                _ => super::missing(need, &reason)?,
+            }
             continue;
         };
         let path = hierarchy.cgroup_path(cgroups_path);
@@ -107,6 +120,9 @@ pub(super) fn plan(
         let mut settings = Vec::new();
         for controller in &hierarchy.controllers {
             settings.extend(settings_for(controller, resources, parent)?);
+            if let Some(devices) = devices.as_ref().filter(|_| controller == "devices") {
+                settings.extend(super::devices::v1::settings(&devices.filter));
+            }
         }
         dirs.push(PlannedDir {
             path,
@@ -118,6 +134,7 @@ pub(super) fn plan(
         layout: Layout::V1,
         setup: Vec::new(),
         dirs,
+        bpf_devices: None,
     })
 }
 
@@ -374,6 +391,7 @@ mod tests {
             Path::new("mini-container-x"),
             None,
             Accounting::default(),
+            None,
         )
         .unwrap();
         assert!(plain.paths().is_empty(), "no freezer: run without a cgroup");
@@ -387,6 +405,7 @@ mod tests {
             Path::new("mini-container-x"),
             Some(&limits),
             Accounting::default(),
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -396,6 +415,87 @@ mod tests {
                 root.join("memory").display()
             )
         );
+    }
+
+    #[test]
+    fn device_rules_fail_closed_without_the_devices_hierarchy() {
+        let root = std::env::temp_dir();
+        let own = "6:freezer:/\n5:devices:/\n";
+        let filter = crate::cgroups::devices::filter_of(Some(&docker_resources()))
+            .unwrap()
+            .unwrap();
+        let devices = |required| Devices {
+            filter: filter.clone(),
+            required,
+        };
+        let err = plan(
+            &root,
+            own,
+            Path::new("mini-container-x"),
+            None,
+            Accounting::default(),
+            Some(devices(true)),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "applying the device rules: the devices cgroup controller is not available (no hierarchy mounted at {})",
+                root.join("devices").display()
+            )),
+            "{err}"
+        );
+        // In a user namespace they are not required.
+        plan(
+            &root,
+            own,
+            Path::new("mini-container-x"),
+            None,
+            Accounting::default(),
+            Some(devices(false)),
+        )
+        .unwrap();
+    }
+
+    fn docker_resources() -> LinuxResources {
+        let mut resources = LinuxResources::default();
+        resources.set_devices(Some(crate::spec::devices::docker_rules(false)));
+        resources
+    }
+
+    /// On this host's devices hierarchy (root only): the container's directory is planned
+    /// there, with deny-all first.
+    #[test]
+    fn device_rules_go_to_the_devices_hierarchy() {
+        let root = Path::new(super::super::ROOT);
+        if !is_v1_mount(&root.join("devices")) {
+            // A pure cgroup v2 host (the guest of tests/vm): bpf.rs covers it.
+            return;
+        }
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let filter = crate::cgroups::devices::filter_of(Some(&docker_resources()))
+            .unwrap()
+            .unwrap();
+        let plan = plan(
+            root,
+            &own,
+            Path::new("mini-container-x"),
+            None,
+            Accounting::default(),
+            Some(Devices {
+                filter,
+                required: true,
+            }),
+        )
+        .unwrap();
+        let dir = plan
+            .dirs
+            .iter()
+            .find(|dir| dir.controllers.iter().any(|c| c == "devices"))
+            .expect("a directory in the devices hierarchy");
+        assert_eq!(dir.settings[0].file, "devices.deny");
+        assert_eq!(dir.settings[0].value, "a");
+        assert!(dir.settings[1..].iter().all(|s| s.file == "devices.allow"));
+        assert!(!plan.has_limits(), "device rules are not limits");
     }
 
     #[test]

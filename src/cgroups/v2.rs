@@ -72,6 +72,7 @@ pub(super) fn plan(
             controllers,
             settings: settings(resources),
         }],
+        bpf_devices: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Turns `run`'s flags into the one value that describes a container: an OCI runtime spec
 //! (`config.json`), filled with Docker's defaults.
 
+pub mod devices;
 mod env;
 pub mod exec;
 pub mod mounts;
@@ -196,8 +197,17 @@ pub fn build(
     process.set_rlimits(rlimits);
 
     let mut linux = Linux::default();
+    let mut resources = limits.resources;
     if root.is_some() {
-        linux.set_devices(Some(mounts::default_devices()));
+        let (nodes, rules) = device_flags(args, image.is_none())?;
+        linux.set_devices(Some(nodes));
+        resources
+            .get_or_insert_with(Default::default)
+            .set_devices(Some(rules));
+    } else if !args.device.is_empty() || !args.device_cgroup_rule.is_empty() {
+        bail!(
+            "--device and --device-cgroup-rule need --rootfs or --image: without them the container has the host's /dev"
+        );
     }
     linux.set_namespaces(Some(namespaces(network, maps.is_some())));
     // Root can id-map the root filesystem for a remapped container; a rootless caller's
@@ -207,7 +217,7 @@ pub fn build(
         linux.set_uid_mappings(Some(maps.uids));
         linux.set_gid_mappings(Some(maps.gids));
     }
-    linux.set_resources(limits.resources);
+    linux.set_resources(resources);
     // Every container has a cgroup of its own, limits or not.
     linux.set_cgroups_path(Some(limits.cgroups_path));
     // --privileged: no filter, as in Docker.
@@ -249,6 +259,41 @@ pub fn build(
     }
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
     Ok(spec)
+}
+
+/// The device nodes and device rules of a container with a root of its own (see
+/// [`devices`]); `host_rootfs` for `--rootfs`.
+fn device_flags(
+    args: &RunArgs,
+    host_rootfs: bool,
+) -> Result<(
+    Vec<oci_spec::runtime::LinuxDevice>,
+    Vec<oci_spec::runtime::LinuxDeviceCgroup>,
+)> {
+    let mut nodes = mounts::default_devices();
+    let mut allowed = Vec::new();
+    for value in &args.device {
+        let (more, rules) = devices::parse_device(value)?;
+        devices::merge(&mut nodes, more);
+        // The init makes the node under the rules: it needs mknod where the rules do not
+        // grant it for every device (a host directory's).
+        allowed.extend(rules.into_iter().map(|mut rule| {
+            if let Some(access) = rule.access_mut().as_mut().filter(|a| !a.contains('m')) {
+                access.push('m');
+            }
+            rule
+        }));
+    }
+    for value in &args.device_cgroup_rule {
+        allowed.push(devices::parse_cgroup_rule(value)?);
+    }
+    if args.privileged {
+        let mut host = devices::host_devices()?;
+        // The flags' nodes where they name other paths.
+        devices::merge(&mut host, nodes);
+        return Ok((host, devices::privileged_rules()));
+    }
+    Ok((nodes, devices::rules(host_rootfs, allowed)))
 }
 
 fn namespaces(network: Network, user: bool) -> Vec<LinuxNamespace> {

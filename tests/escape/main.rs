@@ -10,3 +10,4 @@ mod common;
 
 mod battery;
 mod session;
+mod devices;
