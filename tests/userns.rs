@@ -259,7 +259,7 @@ fn a_rootless_run_works_on_a_root_filesystem_its_user_cannot_write() {
         fs::create_dir_all(&runtime_dir).unwrap();
         chown_tree(&runtime_dir, USER);
         Command::new(BIN)
-            .args(&args)
+            .args(args)
             .uid(USER)
             .gid(USER)
             .env("XDG_RUNTIME_DIR", &runtime_dir)
