@@ -1,7 +1,10 @@
 //! Mounts inside the container's mount namespace. The first step is always to make every
 //! mount private, so that nothing mounted inside can propagate to the host (whose `/` is
 //! shared on systemd machines); then the spec's mounts, in order. With a root filesystem,
-//! mount points are resolved (and created) inside it; without one they must exist.
+//! mount points are resolved (and created) inside it; without one they must exist. Each
+//! mount goes onto an fd of its mount point, opened once; a read-only bind is made
+//! read-only before it is attached (see [`mount_api`]), and the `cgroup` mount becomes the
+//! container's view of its cgroup (see [`crate::cgroupfs`]).
 
 use crate::errors::errno_of;
 use crate::mount_api::{self, Attributes};
@@ -187,8 +190,23 @@ impl MountStep {
             // its own, in the host's network namespace): mount(2) refuses the same file
             // system twice on one mount point; a detached one can be moved over it.
             Err(Errno::EBUSY) if self.fstype.as_deref() == Some("sysfs") => {
-                let sysfs = mount_api::new_mount("sysfs", &[], self.bind_attributes())?;
-                mount_api::attach(&sysfs, point.as_fd())?;
+                match mount_api::new_mount("sysfs", &[], self.bind_attributes()) {
+                    Ok(sysfs) => mount_api::attach(&sysfs, point.as_fd())?,
+                    Err(Errno::ENOSYS) => {
+                        warn_no_fd_api(self);
+                        mount(
+                            Some("/sys"),
+                            &target,
+                            None::<&str>,
+                            MsFlags::MS_BIND | MsFlags::MS_REC,
+                            None::<&str>,
+                        )?;
+                        if self.is_read_only() {
+                            self.remount_read_only(root)?;
+                        }
+                    }
+                    Err(err) => return Err(err.into()),
+                }
             }
             Err(err) => return Err(err.into()),
         }

@@ -1,7 +1,8 @@
 //! A root filesystem of the container's own: paths inside it are resolved with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in a hostile rootfs can never lead a mount or a
 //! created mount point out to the host; device nodes; `pivot_root`; and Docker's masked and
-//! read-only paths, applied once the container's root is `/`.
+//! read-only paths, applied once the container's /proc and /sys are mounted (after the
+//! pivot when there is a root filesystem, in every run).
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
