@@ -22,6 +22,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Where the host's cgroup file systems are.
 const HOST_ROOT: &str = "/sys/fs/cgroup";
@@ -162,6 +163,23 @@ impl View {
         }
     }
 
+    /// Only the hierarchies in which the container has a cgroup of its own: `joined` lists
+    /// the files its init wrote itself to (`.../memory/mini-container-ID/tasks`). Elsewhere
+    /// its cgroup namespace's root is the runner's cgroup, with the host's tree below it,
+    /// which a container must not see. (On v1 a run uses only the hierarchies it needs; a
+    /// rootless run may have no cgroup at all: then the view is an empty tmpfs.)
+    pub fn joined(self, joined: &[PathBuf]) -> View {
+        let inside = |point: &Path| joined.iter().any(|file| file.starts_with(point));
+        match self {
+            View::Unified if inside(Path::new(HOST_ROOT)) => View::Unified,
+            View::Unified => View::Hierarchies(Vec::new()),
+            View::Hierarchies(mut hierarchies) => {
+                hierarchies.retain(|h| inside(&Path::new(HOST_ROOT).join(&h.name)));
+                View::Hierarchies(hierarchies)
+            }
+        }
+    }
+
     /// What builds the view, read-only or not.
     pub fn operations(&self, read_only: bool) -> Vec<Operation> {
         let hierarchies = match self {
@@ -219,12 +237,12 @@ fn hierarchy_options(super_options: &str) -> String {
 }
 
 /// Builds the view on `point`, an O_PATH fd of the container's /sys/fs/cgroup, from the
-/// host's mount table. Kernels without the fd mount API (before 5.12) leave /sys/fs/cgroup
-/// as it is, with a warning.
-pub fn mount_view(point: &OwnedFd, read_only: bool) -> Result<()> {
+/// host's mount table and the cgroup files the init `joined`. Kernels without the fd mount
+/// API (before 5.12) leave /sys/fs/cgroup as it is, with a warning.
+pub fn mount_view(point: &OwnedFd, read_only: bool, joined: &[PathBuf]) -> Result<()> {
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    let view = View::from_mountinfo(&mountinfo);
+    let view = View::from_mountinfo(&mountinfo).joined(joined);
     log::debug!("cgroup view: {view:?}");
     match run(&view.operations(read_only), point) {
         Err(err) if crate::errors::errno_of(&err) == Some(Errno::ENOSYS) => {
@@ -384,6 +402,41 @@ mod tests {
         assert_eq!(view, View::Unified);
         assert_eq!(names(&view.operations(true)), ["mount -t cgroup2 -o ro ."]);
         assert_eq!(names(&view.operations(false)), ["mount -t cgroup2 -o rw ."]);
+    }
+
+    #[test]
+    fn only_the_hierarchies_with_a_cgroup_of_the_containers_own_are_shown() {
+        let id = "mini-container-0123";
+        let joined = [
+            PathBuf::from(format!("/sys/fs/cgroup/memory/{id}/tasks")),
+            PathBuf::from(format!("/sys/fs/cgroup/cpu,cpuacct/user.slice/{id}/tasks")),
+        ];
+        let view = View::from_mountinfo(HYBRID).joined(&joined);
+        assert_eq!(
+            names(&view.operations(true)),
+            [
+                "tmpfs",
+                "mkdir cpu,cpuacct",
+                "mkdir memory",
+                "ln -s cpu,cpuacct cpu",
+                "ln -s cpu,cpuacct cpuacct",
+                "tmpfs ro",
+                "attach tmpfs",
+                "mount -t cgroup -o ro,cpu,cpuacct cpu,cpuacct",
+                "mount -t cgroup -o ro,memory memory",
+            ]
+        );
+        // No cgroup of its own (rootless without delegation): an empty read-only tmpfs.
+        for layout in [HYBRID, PURE_V2] {
+            assert_eq!(
+                names(&View::from_mountinfo(layout).joined(&[]).operations(true)),
+                ["tmpfs", "tmpfs ro", "attach tmpfs"]
+            );
+        }
+        let joined = [PathBuf::from(format!(
+            "/sys/fs/cgroup/user.slice/{id}/cgroup.procs"
+        ))];
+        assert_eq!(View::from_mountinfo(PURE_V2).joined(&joined), View::Unified);
     }
 
     #[test]

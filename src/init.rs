@@ -117,6 +117,8 @@ struct SetupState {
     rootfs_tree: Option<std::os::fd::OwnedFd>,
     /// With `-t`: the pty's master side, for the runner.
     terminal: Option<std::os::fd::OwnedFd>,
+    /// The cgroup files the init joined (its own cgroups), for the /sys/fs/cgroup view.
+    cgroup_files: Vec<PathBuf>,
 }
 
 impl Step {
@@ -139,7 +141,7 @@ impl Step {
                 context.root = Some(Root::attach(tree, dir)?);
                 Ok(())
             }
-            Step::Mount(mount) => mount.apply(context.root.as_ref()),
+            Step::Mount(mount) => mount.apply(context.root.as_ref(), &context.cgroup_files),
             Step::CreateDevices(devices) => root_of(context)?.create_devices(devices),
             Step::CreateDevSymlinks => root_of(context)?.create_dev_symlinks(),
             Step::PivotRoot => context
@@ -458,7 +460,10 @@ fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
     };
     let spec: Spec = serde_json::from_slice(&json).context("reading the container spec")?;
     let plan = Plan::from_spec(&spec)?;
-    let mut context = SetupState::default();
+    let mut context = SetupState {
+        cgroup_files: files,
+        ..SetupState::default()
+    };
     if plan
         .steps
         .iter()

@@ -99,12 +99,13 @@ impl MountStep {
     }
 
     /// Mounts it: inside `root` when there is one, else on the path as it stands.
-    pub fn apply(&self, root: Option<&Root>) -> Result<()> {
-        self.apply_inner(root)
+    /// `cgroups`: the cgroup files the init joined, for the cgroup view.
+    pub fn apply(&self, root: Option<&Root>, cgroups: &[PathBuf]) -> Result<()> {
+        self.apply_inner(root, cgroups)
             .with_context(|| format!("mounting {self}"))
     }
 
-    fn apply_inner(&self, root: Option<&Root>) -> Result<()> {
+    fn apply_inner(&self, root: Option<&Root>, cgroups: &[PathBuf]) -> Result<()> {
         let kind = if self.is_bind() && !Path::new(&self.source).is_dir() {
             MountPointKind::File
         } else {
@@ -133,7 +134,7 @@ impl MountStep {
             .with_context(|| format!("opening mount point {}", self.target.display()))?,
         };
         if self.fstype.as_deref() == Some("cgroup") {
-            return crate::cgroupfs::mount_view(&point, self.is_read_only());
+            return crate::cgroupfs::mount_view(&point, self.is_read_only(), cgroups);
         }
         if self.is_bind() && self.is_read_only() && self.ro_by_fd {
             let recursive = self.flags.contains(MsFlags::MS_REC);

@@ -146,23 +146,23 @@ fn the_container_sees_its_own_cgroup_read_only() {
     let rootfs = root.attack_rootfs();
     let limit = "/sys/fs/cgroup/memory/memory.limit_in_bytes";
     for rootfs in [Some(rootfs.as_path()), None] {
+        let script = format!("cat {limit}; ls /sys/fs/cgroup; ls /sys/fs/cgroup/memory");
         let out = ok_stdout(&run(
             &root,
             rootfs,
             "",
-            &[
-                "-m",
-                "256m",
-                "sh",
-                "-c",
-                &format!("cat {limit}; ls /sys/fs/cgroup"),
-            ],
+            &["-m", "256m", "--pids-limit", "50", "sh", "-c", &script],
         ));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "268435456", "rootfs {rootfs:?}");
-        for hierarchy in ["memory", "pids", "cpu", "cpuacct", "systemd"] {
+        // The hierarchies it has a cgroup of its own in (the freezer is always used), each
+        // rooted there: no other container's cgroup below it, no host's.
+        for hierarchy in ["memory", "pids", "freezer"] {
             assert!(lines.contains(&hierarchy), "rootfs {rootfs:?}: {out}");
         }
+        assert!(!lines.contains(&"systemd"), "rootfs {rootfs:?}: {out}");
+        assert!(!out.contains("mini-container-"), "rootfs {rootfs:?}: {out}");
+        assert!(lines.contains(&"memory.limit_in_bytes"), "{out}");
     }
     let write = |flags: &[&str], disabled| {
         let mut flags = flags.to_vec();
