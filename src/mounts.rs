@@ -126,12 +126,12 @@ impl MountStep {
                 }
                 Err(err) => return Err(err),
             },
+            // The mount point as it stands (the message says which mount it was for).
             None => nix::fcntl::open(
                 &self.target,
                 OFlag::O_PATH | OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
-            )
-            .with_context(|| format!("opening mount point {}", self.target.display()))?,
+            )?,
         };
         if self.fstype.as_deref() == Some("cgroup") {
             return crate::cgroupfs::mount_view(&point, self.is_read_only(), cgroups);
