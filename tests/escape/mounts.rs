@@ -327,3 +327,38 @@ fn a_read_only_volume_stays_read_only_while_its_mount_point_is_swapped() {
         old_way.unwrap()
     );
 }
+
+/// `-v SRC:DST:ro` where SRC has a mount below it (made in a mount namespace of the test's
+/// own): the bind is recursive, and so is read-only; the old remount made only its top
+/// read-only.
+#[test]
+fn a_read_only_volume_is_read_only_all_the_way_down() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let source = root.path.join("source");
+    fs::create_dir_all(source.join("sub")).unwrap();
+    let touch = |disabled: &str| {
+        let script = format!(
+            "mount --make-rprivate / && mount -t tmpfs mounts-test {s}/sub && \
+             MINI_CONTAINER_TEST_DISABLE={disabled} {BIN} --root {r} run --rootfs {f} \
+             -v {s}:/data:ro sh -c 'touch /data/sub/new 2>&1; touch /data/top 2>&1; true'",
+            s = path_str(&source),
+            r = path_str(&root.path),
+            f = path_str(&rootfs),
+        );
+        let out = Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        ok_stdout(&out)
+    };
+    assert_eq!(
+        touch(""),
+        "touch: /data/sub/new: Read-only file system\ntouch: /data/top: Read-only file system\n"
+    );
+    assert_eq!(
+        touch("ro-by-fd"),
+        "touch: /data/top: Read-only file system\n"
+    );
+    assert!(!source.join("top").exists());
+}
