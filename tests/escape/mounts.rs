@@ -285,7 +285,7 @@ fn a_read_only_volume_stays_read_only_while_its_mount_point_is_swapped() {
         let _ = fs::remove_file(&written);
         (out, won)
     };
-    let safe_starts = 60;
+    let safe_starts = 100;
     let mut writable = 0;
     for _ in 0..safe_starts {
         let (out, won) = start("");
