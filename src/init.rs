@@ -665,6 +665,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_view_needs_a_cgroup_namespace() {
+        let args = RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            ..RunArgs::default()
+        };
+        let mut spec =
+            crate::spec::build(&args, &"0".repeat(64), Path::new("/s"), None, &|_| None).unwrap();
+        let linux = spec.linux_mut().as_mut().unwrap();
+        let namespaces = linux.namespaces().clone().unwrap();
+        linux.set_namespaces(Some(
+            namespaces
+                .into_iter()
+                .filter(|ns| ns.typ() != LinuxNamespaceType::Cgroup)
+                .collect(),
+        ));
+        let err = Plan::from_spec(&spec).unwrap_err();
+        assert!(err.to_string().contains("no cgroup namespace"), "{err}");
+    }
+
+    #[test]
     fn network_none_brings_up_loopback() {
         assert!(plan_for("none").steps.contains(&Step::BringLoopbackUp));
         assert!(!plan_for("host").steps.contains(&Step::BringLoopbackUp));
