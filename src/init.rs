@@ -10,6 +10,7 @@ use crate::mounts::{self, MountStep};
 use crate::rlimits::Rlimit;
 use crate::rootfs::{self, Root};
 use crate::security::{caps, seccomp};
+use crate::spec::test_switch;
 use crate::sync::{Message, SyncSocket};
 use crate::{net, user};
 use anyhow::{Context, Result, bail};
@@ -38,7 +39,11 @@ pub enum Step {
     /// pivot_root into the root filesystem; from here on `/` is the container's.
     PivotRoot,
     Mask(PathBuf),
-    MakeReadOnly(PathBuf),
+    /// A read-only bind of the path over itself; `by_fd`: see [`MountStep::ro_by_fd`].
+    MakeReadOnly {
+        path: PathBuf,
+        by_fd: bool,
+    },
     RemountRootReadOnly,
     SetHostname(String),
     BringLoopbackUp,
@@ -84,7 +89,7 @@ impl fmt::Display for Step {
             Step::CreateDevSymlinks => write!(f, "creating /dev symlinks"),
             Step::PivotRoot => write!(f, "pivoting into the root filesystem"),
             Step::Mask(path) => write!(f, "masking {}", path.display()),
-            Step::MakeReadOnly(path) => write!(f, "making {} read-only", path.display()),
+            Step::MakeReadOnly { path, .. } => write!(f, "making {} read-only", path.display()),
             Step::RemountRootReadOnly => write!(f, "making the root filesystem read-only"),
             Step::SetHostname(name) => write!(f, "setting hostname {name:?}"),
             Step::BringLoopbackUp => write!(f, "bringing up lo"),
@@ -114,6 +119,8 @@ struct SetupState {
     terminal: Option<std::os::fd::OwnedFd>,
     /// The `cwd-check` test switch: the working directory is not verified after chdir.
     trust_cwd: bool,
+    /// The cgroup files the init joined (its own cgroups), for the /sys/fs/cgroup view.
+    cgroup_files: Vec<PathBuf>,
 }
 
 impl Step {
@@ -136,7 +143,7 @@ impl Step {
                 context.root = Some(Root::attach(tree, dir)?);
                 Ok(())
             }
-            Step::Mount(mount) => mount.apply(context.root.as_ref()),
+            Step::Mount(mount) => mount.apply(context.root.as_ref(), &context.cgroup_files),
             Step::CreateDevices(devices) => root_of(context)?.create_devices(devices),
             Step::CreateDevSymlinks => root_of(context)?.create_dev_symlinks(),
             Step::PivotRoot => context
@@ -145,7 +152,7 @@ impl Step {
                 .context("pivot_root: no root filesystem")?
                 .pivot(),
             Step::Mask(path) => rootfs::mask(path),
-            Step::MakeReadOnly(path) => rootfs::make_read_only(path),
+            Step::MakeReadOnly { path, by_fd } => rootfs::make_read_only(path, *by_fd),
             Step::RemountRootReadOnly => rootfs::remount_read_only(Path::new("/")),
             Step::SetHostname(name) => {
                 nix::unistd::sethostname(name).with_context(|| format!("setting hostname {name:?}"))
@@ -298,18 +305,42 @@ impl Plan {
                 Step::BindRootfs(root.path().clone())
             });
         }
-        steps.extend(
-            spec_mounts
-                .into_iter()
-                .map(|m| Step::Mount(MountStep::from_spec(m))),
-        );
+        let ro_by_fd = !test_switch::disabled(spec, "ro-by-fd");
+        for mount in spec_mounts {
+            let mut step = MountStep::from_spec(mount);
+            step.ro_by_fd = ro_by_fd;
+            if step.fstype.as_deref() == Some("cgroup") {
+                // The view shows the cgroup namespace's root: without one, the host's tree.
+                if !has(LinuxNamespaceType::Cgroup) {
+                    bail!(
+                        "the spec mounts cgroups on {} but has no cgroup namespace",
+                        step.target.display()
+                    );
+                }
+                if test_switch::disabled(spec, "cgroupfs-ro") {
+                    step.flags.remove(nix::mount::MsFlags::MS_RDONLY);
+                }
+            }
+            steps.push(Step::Mount(step));
+        }
         let linux = spec.linux().as_ref();
-        if let Some(root) = root {
+        if root.is_some() {
             let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
             steps.push(Step::CreateDevices(devices));
             steps.push(Step::CreateDevSymlinks);
             steps.push(Step::PivotRoot);
             steps.push(Step::CreateWorkdir(process.cwd().clone()));
+        }
+        // Docker's masked and read-only paths, in the container's fresh /proc and /sys (with
+        // or without a root filesystem of its own).
+        let protected = linux.is_some_and(|l| {
+            l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())
+                || l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())
+        });
+        if protected && !has(LinuxNamespaceType::Mount) {
+            bail!("the spec has masked or read-only paths but no mount namespace");
+        }
+        if !test_switch::disabled(spec, "masks") {
             let masked = linux
                 .and_then(|l| l.masked_paths().clone())
                 .unwrap_or_default();
@@ -317,10 +348,13 @@ impl Plan {
             let read_only = linux
                 .and_then(|l| l.readonly_paths().clone())
                 .unwrap_or_default();
-            steps.extend(read_only.into_iter().map(|p| Step::MakeReadOnly(p.into())));
-            if root.readonly() == Some(true) {
-                steps.push(Step::RemountRootReadOnly);
-            }
+            steps.extend(read_only.into_iter().map(|path| Step::MakeReadOnly {
+                path: path.into(),
+                by_fd: ro_by_fd,
+            }));
+        }
+        if root.is_some_and(|root| root.readonly() == Some(true)) {
+            steps.push(Step::RemountRootReadOnly);
         }
         if let Some(hostname) = spec.hostname() {
             if !has(LinuxNamespaceType::Uts) {
@@ -443,6 +477,7 @@ fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
     let plan = Plan::from_spec(&spec)?;
     let mut context = SetupState {
         trust_cwd: crate::spec::test_switch::disabled(&spec, "cwd-check"),
+        cgroup_files: files,
         ..SetupState::default()
     };
     if plan
@@ -488,13 +523,20 @@ mod tests {
     #[test]
     fn mounts_are_made_private_before_anything_is_mounted() {
         let plan = plan_for("host");
-        let names: Vec<String> = plan.steps.iter().map(Step::to_string).collect();
+        let names: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|step| !matches!(step, Step::Mask(_) | Step::MakeReadOnly { .. }))
+            .map(Step::to_string)
+            .collect();
         assert_eq!(
             names,
             [
                 "entering a new cgroup namespace",
                 "making mounts private",
                 "mounting proc on /proc",
+                "mounting sysfs on /sys",
+                "mounting cgroup on /sys/fs/cgroup",
                 "setting hostname \"ffffffffffff\"",
                 "limiting the capability bounding set",
                 "loading the seccomp filter (the precompiled default profile)",
@@ -580,6 +622,83 @@ mod tests {
         // Unconfined: no filter.
         let steps = plan(&args(None, &["seccomp=unconfined"])).steps;
         assert!(!steps.iter().any(is_seccomp));
+    }
+
+    fn plan_with_switches(switches: &str) -> Plan {
+        let args = RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            ..RunArgs::default()
+        };
+        let lookup = |key: &str| (key == test_switch::VARIABLE).then(|| switches.to_string());
+        let spec =
+            crate::spec::build(&args, &"0".repeat(64), Path::new("/s"), None, &lookup).unwrap();
+        Plan::from_spec(&spec).unwrap()
+    }
+
+    #[test]
+    fn masks_and_read_only_paths_follow_every_mount_without_a_rootfs_too() {
+        let steps = plan_with_switches("").steps;
+        let first_mask = steps
+            .iter()
+            .position(|s| matches!(s, Step::Mask(_)))
+            .unwrap();
+        let last_mount = steps
+            .iter()
+            .rposition(|s| matches!(s, Step::Mount(_)))
+            .unwrap();
+        assert!(last_mount < first_mask);
+        assert!(steps.contains(&Step::Mask("/proc/kcore".into())));
+        assert!(steps.contains(&Step::MakeReadOnly {
+            path: "/proc/sys".into(),
+            by_fd: true
+        }));
+        let cgroup = steps.iter().find_map(|s| match s {
+            Step::Mount(m) if m.fstype.as_deref() == Some("cgroup") => Some(m.clone()),
+            _ => None,
+        });
+        assert!(
+            cgroup
+                .unwrap()
+                .flags
+                .contains(nix::mount::MsFlags::MS_RDONLY)
+        );
+    }
+
+    #[test]
+    fn test_switches_turn_the_mount_protections_off_in_debug_builds() {
+        let steps = plan_with_switches("masks,ro-by-fd,cgroupfs-ro").steps;
+        let off = cfg!(debug_assertions);
+        assert_eq!(!steps.iter().any(|s| matches!(s, Step::Mask(_))), off);
+        for step in &steps {
+            if let Step::Mount(mount) = step {
+                assert_eq!(mount.ro_by_fd, !off);
+                if mount.fstype.as_deref() == Some("cgroup") {
+                    assert_eq!(!mount.flags.contains(nix::mount::MsFlags::MS_RDONLY), off);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cgroup_view_needs_a_cgroup_namespace() {
+        let args = RunArgs {
+            command: vec!["true".into()],
+            network: "host".into(),
+            ..RunArgs::default()
+        };
+        let mut spec =
+            crate::spec::build(&args, &"0".repeat(64), Path::new("/s"), None, &|_| None).unwrap();
+        let linux = spec.linux_mut().as_mut().unwrap();
+        let namespaces = linux.namespaces().clone().unwrap();
+        linux.set_namespaces(Some(
+            namespaces
+                .into_iter()
+                .filter(|ns| ns.typ() != LinuxNamespaceType::Cgroup)
+                .collect(),
+        ));
+        let err = Plan::from_spec(&spec).unwrap_err();
+        assert!(err.to_string().contains("no cgroup namespace"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `main` only dispatches: it parses the command line, runs the subcommand and turns its result
 //! into an exit status, printing failures as one line, `mini-container: <what>: <why>`.
 
+mod cgroupfs;
 mod cgroups;
 mod cli;
 mod container;
@@ -11,6 +12,7 @@ mod exec;
 mod image;
 mod init;
 mod launch;
+mod mount_api;
 mod mounts;
 mod net;
 mod reaper;

@@ -1,7 +1,8 @@
 //! A root filesystem of the container's own: paths inside it are resolved with
 //! `openat2(RESOLVE_IN_ROOT)`, so a symlink in a hostile rootfs can never lead a mount or a
 //! created mount point out to the host; device nodes; `pivot_root`; and Docker's masked and
-//! read-only paths, applied once the container's root is `/`.
+//! read-only paths, applied once the container's /proc and /sys are mounted (after the
+//! pivot when there is a root filesystem, in every run).
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
@@ -237,10 +238,31 @@ pub fn mask(path: &Path) -> Result<()> {
     }
 }
 
-/// Makes `path` read-only: bound onto itself, then that bind remounted read-only (a bind
-/// remount changes this mount only, never the filesystem under it).
-pub fn make_read_only(path: &Path) -> Result<()> {
+/// Makes `path` read-only: a recursive bind of it, made read-only all the way down before it
+/// is attached over `path` ([`crate::mount_api`]). With `by_fd` false (the test switch
+/// `ro-by-fd`), or on a kernel without that API, the old way: bound onto itself, then that
+/// bind remounted read-only by path (which changes the top mount only).
+pub fn make_read_only(path: &Path, by_fd: bool) -> Result<()> {
     let what = || format!("making {} read-only", path.display());
+    if by_fd {
+        let target = match nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(target) => target,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(err) => return Err(err).with_context(what),
+        };
+        match crate::mount_api::bind(
+            path,
+            target.as_fd(),
+            true,
+            crate::mount_api::Attributes::READ_ONLY,
+        ) {
+            Err(Errno::ENOSYS) => log::warn!(
+                "this kernel has no open_tree/mount_setattr (Linux 5.12): making {} read-only by path",
+                path.display()
+            ),
+            result => return result.with_context(what),
+        }
+    }
     match mount(
         Some(path),
         path,

@@ -228,3 +228,56 @@ fn a_rootless_user_with_subordinate_ids_gets_a_range_through_newuidmap() {
     assert_eq!(lines[2], ["0", &USER.to_string(), "1"], "{out}");
     assert_eq!(lines[3], ["1", "300000", "65536"], "{out}");
 }
+
+/// A rootless run on a root filesystem that belongs to root (an image unpacked by root, as
+/// bwrap runs it): the runner's /etc files that have no mount point there are skipped
+/// rather than created, and everything under /sys (the host's, bound, as a rootless
+/// container may not mount a sysfs of its own) is read-only, the host's cgroup hierarchies
+/// too (covered by the container's view, an empty read-only tmpfs here: a rootless run on
+/// v1 has no cgroup of its own).
+#[test]
+fn a_rootless_run_works_on_a_root_filesystem_its_user_cannot_write() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    for dir in ["proc", "dev", "sys"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    assert!(!rootfs.join("etc/resolv.conf").exists());
+    let script = "hostname; touch /made-inside 2>&1; \
+                  awk '$5 ~ \"^/sys\" && $6 !~ \"^ro\" { print \"writable:\", $5 }' /proc/self/mountinfo; \
+                  touch /sys/fs/cgroup/x 2>&1; true";
+    let run = |disabled: &str| {
+        let args = [
+            "run",
+            "--rootfs",
+            path_str(&rootfs),
+            "--hostname",
+            "unwritable",
+            "sh",
+            "-c",
+            script,
+        ];
+        let runtime_dir = root.path.join("xdg");
+        fs::create_dir_all(&runtime_dir).unwrap();
+        chown_tree(&runtime_dir, USER);
+        Command::new(BIN)
+            .args(args)
+            .uid(USER)
+            .gid(USER)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("MINI_CONTAINER_TEST_DISABLE", disabled)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        ok_stdout(&run("")),
+        "unwritable\ntouch: /made-inside: Permission denied\n\
+         touch: /sys/fs/cgroup/x: Read-only file system\n"
+    );
+    assert!(!rootfs.join("etc/resolv.conf").exists());
+    // The old way made only the top of the bound /sys read-only.
+    let old = ok_stdout(&run("ro-by-fd"));
+    assert!(old.contains("writable: /sys/"), "{old}");
+}

@@ -156,7 +156,11 @@ pub fn build(
     }
     mounts.extend(match &root {
         Some(_) => mounts::rootfs_mounts(state_dir, args.privileged),
-        None => vec![mounts::proc_mount()],
+        None => {
+            let mut mounts = vec![mounts::proc_mount()];
+            mounts.extend(mounts::sys_mounts(args.privileged));
+            mounts
+        }
     });
     if let Some(maps) = &maps {
         // devpts refuses a gid=5 that the user namespace does not map.
@@ -226,9 +230,9 @@ pub fn build(
         let capabilities: Vec<&str> = capabilities.iter().map(String::as_str).collect();
         linux.set_seccomp(seccomp::for_spec(&security.seccomp, &capabilities)?);
     }
-    // Docker's protections belong to a root filesystem of the container's own; without one
-    // the container sees the host's filesystem, as in the article, with its own /proc.
-    if root.is_some() && !args.privileged {
+    // Docker's masked and read-only paths, with a root filesystem of the container's own or
+    // without one (where the container sees the host's files, but its own /proc and /sys).
+    if !args.privileged {
         linux.set_masked_paths(Some(mounts::masked_paths()));
         linux.set_readonly_paths(Some(
             mounts::READONLY_PATHS
@@ -543,6 +547,7 @@ mod tests {
                 "/dev/shm",
                 "/dev/mqueue",
                 "/sys",
+                "/sys/fs/cgroup",
                 "/etc/resolv.conf",
                 "/etc/hostname",
                 "/etc/hosts",
@@ -550,7 +555,7 @@ mod tests {
                 "/scratch"
             ]
         );
-        let hosts = &spec.mounts().as_ref().unwrap()[8];
+        let hosts = &spec.mounts().as_ref().unwrap()[9];
         assert_eq!(
             hosts.source().as_deref(),
             Some(Path::new("/state/abc/hosts"))
@@ -574,14 +579,60 @@ mod tests {
     }
 
     #[test]
-    fn without_a_rootfs_only_proc_and_what_was_asked_is_mounted() {
+    fn without_a_rootfs_proc_sys_cgroups_masks_and_what_was_asked_are_mounted() {
         let mut run = args(&["true"]);
         run.tmpfs = vec!["/mnt".into()];
         let spec = build(&run, ID, Path::new("/state"), None, &caller_env).unwrap();
-        assert_eq!(spec.mounts().as_ref().unwrap().len(), 2);
+        let mounts: Vec<(String, String)> = spec
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let options = m.options().clone().unwrap_or_default();
+                (
+                    m.destination().to_string_lossy().into_owned(),
+                    options.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/proc".into(), "nosuid,noexec,nodev".into()),
+                ("/sys".into(), "nosuid,noexec,nodev,ro".into()),
+                ("/sys/fs/cgroup".into(), "nosuid,noexec,nodev,ro".into()),
+                ("/mnt".into(), "nosuid,nodev,noexec".into()),
+            ]
+        );
         assert!(spec.root().is_none());
         let linux = spec.linux().as_ref().unwrap();
-        assert!(linux.masked_paths().is_none() && linux.devices().is_none());
+        assert!(linux.devices().is_none());
+        assert!(
+            linux
+                .masked_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/kcore".into())
+        );
+        assert!(
+            linux
+                .readonly_paths()
+                .as_ref()
+                .unwrap()
+                .contains(&"/proc/sysrq-trigger".into())
+        );
+        // --privileged: no masks, /sys and its cgroups writable, as in Docker.
+        run.privileged = true;
+        let spec = build(&run, ID, Path::new("/state"), None, &caller_env).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert!(linux.masked_paths().is_none() && linux.readonly_paths().is_none());
+        let sys = spec.mounts().as_ref().unwrap()[1]
+            .options()
+            .clone()
+            .unwrap();
+        assert!(sys.contains(&"rw".to_string()));
+        run.privileged = false;
         run.read_only = true;
         assert!(build(&run, ID, Path::new("/state"), None, &caller_env).is_err());
     }

@@ -50,7 +50,6 @@ pub fn proc_mount() -> Mount {
 
 /// Docker's mounts for a container with its own root filesystem, in order.
 pub fn rootfs_mounts(state_dir: &Path, privileged: bool) -> Vec<Mount> {
-    let sys_mode = if privileged { "rw" } else { "ro" };
     let mut mounts = vec![
         proc_mount(),
         mount(
@@ -84,13 +83,8 @@ pub fn rootfs_mounts(state_dir: &Path, privileged: bool) -> Vec<Mount> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", sys_mode],
-        ),
     ];
+    mounts.extend(sys_mounts(privileged));
     for file in ETC_FILES {
         let source = state_dir.join(file);
         mounts.push(mount(
@@ -101,6 +95,27 @@ pub fn rootfs_mounts(state_dir: &Path, privileged: bool) -> Vec<Mount> {
         ));
     }
     mounts
+}
+
+/// A fresh sysfs at /sys and the container's own cgroup at /sys/fs/cgroup, read-only unless
+/// `privileged`, as Docker mounts them: in every container, with or without a root
+/// filesystem of its own.
+pub fn sys_mounts(privileged: bool) -> Vec<Mount> {
+    let mode = if privileged { "rw" } else { "ro" };
+    vec![
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", mode],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", mode],
+        ),
+    ]
 }
 
 /// Removes `option` from the mount at `destination`.

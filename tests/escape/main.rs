@@ -11,3 +11,4 @@ mod common;
 mod battery;
 mod session;
 mod devices;
+mod mounts;
