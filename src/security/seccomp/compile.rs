@@ -16,6 +16,9 @@
 //!   out (as runc leaves it out), and so cannot shadow the call's other rules;
 //! - a rule with two conditions on the same argument matches if any condition holds (runc
 //!   splits it into one rule per condition);
+//! - on i386, a rule for a socket or System V IPC call also applies to socketcall(2) or
+//!   ipc(2) with that call's number in argument 0 (libseccomp's multiplexing), its own
+//!   condition on argument 0 dropped: the multiplexed arguments are in memory;
 //! - with a default that denies (not ALLOW, LOG or TRACE, nor ERRNO(ENOSYS) already), numbers
 //!   above the highest one the profile names for an ABI answer ENOSYS, so that programs fall
 //!   back from system calls newer than the profile (runc's stub); other unnamed numbers get
@@ -70,14 +73,50 @@ impl Policy {
                 return Err(format!("argument index {} out of range 0-5", arg.index));
             }
             for name in &rule.names {
-                let Some(&nr) = numbers.get(name.as_ref()) else {
+                let muxed = match abi.multiplexes {
+                    true => MULTIPLEXED.iter().find(|(n, _, _)| n == name),
+                    false => None,
+                };
+                let direct = numbers.get(name.as_ref()).copied();
+                if direct.is_none() && muxed.is_none() {
                     unknown_names.push(name.to_string());
                     continue;
-                };
-                highest_named = highest_named.max(Some(nr));
+                }
+                // runc takes the highest number libseccomp resolves the name to, which is
+                // the multiplexer for multiplexed calls.
+                let named = muxed.map(|(_, mux, _)| numbers[mux]).or(direct);
+                highest_named = highest_named.max(named);
                 if rule.action == default {
                     continue;
                 }
+                if let Some((_, mux, call)) = muxed {
+                    // libseccomp also filters the call through its multiplexer: the rule,
+                    // with its condition on argument 0 replaced by the call's number.
+                    let rules = calls.entry(numbers[mux]).or_default();
+                    let via = |args: &[ArgCondition]| -> Vec<ArgCondition> {
+                        let mut args: Vec<ArgCondition> =
+                            args.iter().filter(|a| a.index != 0).copied().collect();
+                        args.insert(
+                            0,
+                            ArgCondition {
+                                index: 0,
+                                op: Op::Eq,
+                                value: *call,
+                                value_two: 0,
+                            },
+                        );
+                        args
+                    };
+                    match repeats_an_argument(&rule.args) {
+                        true => rules
+                            .conditional
+                            .extend(rule.args.iter().map(|arg| (via(&[*arg]), rule.action))),
+                        false => rules.conditional.push((via(&rule.args), rule.action)),
+                    }
+                }
+                let Some(nr) = direct else {
+                    continue;
+                };
                 let call = calls.entry(nr).or_default();
                 if rule.args.is_empty() {
                     match call.unconditional {
@@ -163,6 +202,43 @@ pub fn matches(c: &ArgCondition, arg: u64, args_32bit: bool) -> bool {
         Op::MaskedEq => arg & value == value_two,
     }
 }
+
+/// The calls libseccomp also filters through i386's socketcall(2) and ipc(2): name,
+/// multiplexer, and the call's number there (SYS_* of linux/net.h, the IPC call numbers).
+const MULTIPLEXED: [(&str, &str, u64); 32] = [
+    ("socket", "socketcall", 1),
+    ("bind", "socketcall", 2),
+    ("connect", "socketcall", 3),
+    ("listen", "socketcall", 4),
+    ("accept", "socketcall", 5),
+    ("getsockname", "socketcall", 6),
+    ("getpeername", "socketcall", 7),
+    ("socketpair", "socketcall", 8),
+    ("send", "socketcall", 9),
+    ("recv", "socketcall", 10),
+    ("sendto", "socketcall", 11),
+    ("recvfrom", "socketcall", 12),
+    ("shutdown", "socketcall", 13),
+    ("setsockopt", "socketcall", 14),
+    ("getsockopt", "socketcall", 15),
+    ("sendmsg", "socketcall", 16),
+    ("recvmsg", "socketcall", 17),
+    ("accept4", "socketcall", 18),
+    ("recvmmsg", "socketcall", 19),
+    ("sendmmsg", "socketcall", 20),
+    ("semop", "ipc", 1),
+    ("semget", "ipc", 2),
+    ("semctl", "ipc", 3),
+    ("semtimedop", "ipc", 4),
+    ("msgsnd", "ipc", 11),
+    ("msgrcv", "ipc", 12),
+    ("msgget", "ipc", 13),
+    ("msgctl", "ipc", 14),
+    ("shmat", "ipc", 21),
+    ("shmdt", "ipc", 22),
+    ("shmget", "ipc", 23),
+    ("shmctl", "ipc", 24),
+];
 
 fn repeats_an_argument(args: &[ArgCondition]) -> bool {
     args.iter()

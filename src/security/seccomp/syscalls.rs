@@ -18,6 +18,8 @@ pub struct Abi {
     pub table: &'static [(u32, &'static str)],
     /// Arguments are 32-bit: conditions compare the low word only, as libseccomp's do.
     pub args_32bit: bool,
+    /// Socket and IPC calls also go through socketcall(2) and ipc(2) (i386).
+    pub multiplexes: bool,
 }
 
 /// The bit set in the numbers of x32 calls (__X32_SYSCALL_BIT).
@@ -29,30 +31,35 @@ pub const X86_64_ABI: Abi = Abi {
     audit_arch: 0xc000_003e,
     table: tables::X86_64,
     args_32bit: false,
+    multiplexes: false,
 };
 pub const X32_ABI: Abi = Abi {
     scmp_name: "SCMP_ARCH_X32",
     audit_arch: 0xc000_003e,
     table: tables::X32,
     args_32bit: true,
+    multiplexes: false,
 };
 pub const I386_ABI: Abi = Abi {
     scmp_name: "SCMP_ARCH_X86",
     audit_arch: 0x4000_0003,
     table: tables::I386,
     args_32bit: true,
+    multiplexes: true,
 };
 pub const AARCH64_ABI: Abi = Abi {
     scmp_name: "SCMP_ARCH_AARCH64",
     audit_arch: 0xc000_00b7,
     table: tables::AARCH64,
     args_32bit: false,
+    multiplexes: false,
 };
 pub const ARM_ABI: Abi = Abi {
     scmp_name: "SCMP_ARCH_ARM",
     audit_arch: 0x4000_0028,
     table: tables::ARM,
     args_32bit: true,
+    multiplexes: false,
 };
 
 /// A machine filters can be compiled for.

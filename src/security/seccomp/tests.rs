@@ -1069,3 +1069,5 @@ fn the_kernel_agrees_with_64_bit_comparisons_and_long_jumps() {
         assert_eq!(got == -98, denied, "{args:x?}");
     }
 }
+
+mod differential;
