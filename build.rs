@@ -16,16 +16,20 @@ mod default_profile;
 mod profile;
 #[path = "src/security/seccomp/syscalls.rs"]
 mod syscalls;
+#[path = "src/security/seccomp/tables.rs"]
+mod tables;
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
-const SHARED: [&str; 5] = [
+const SHARED: [&str; 7] = [
     "bpf.rs",
     "compile.rs",
     "default_profile.rs",
+    "default_profile_data.rs",
     "profile.rs",
     "syscalls.rs",
+    "tables.rs",
 ];
 
 fn main() {
@@ -39,6 +43,7 @@ fn main() {
             let resolved = default_profile::docker_default().resolve(&profile::Target {
                 capabilities: &default_profile::DEFAULT_CAPABILITIES,
                 arch: arch.go_name,
+                scmp_arch: arch.native.scmp_name,
                 kernel: default_profile::MIN_KERNEL,
             });
             compile::compile(&resolved, arch)

@@ -12,3 +12,4 @@ mod battery;
 mod session;
 mod devices;
 mod mounts;
+mod seccomp;

@@ -33,8 +33,6 @@ pub enum Cmp {
     Gt,
     /// `A >= k`
     Ge,
-    /// `A & k != 0`
-    Set,
 }
 
 impl Cmp {
@@ -44,7 +42,6 @@ impl Cmp {
             Cmp::Eq => 0x10,
             Cmp::Gt => 0x20,
             Cmp::Ge => 0x30,
-            Cmp::Set => 0x40,
         }
     }
 }

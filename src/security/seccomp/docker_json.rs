@@ -6,8 +6,8 @@
 
 use super::oci::action_from_oci;
 use super::profile::{
-    Action, ArgCondition, Conditions, FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC, KernelVersion, Op,
-    Profile, Rule,
+    Action, ArchMapEntry, ArgCondition, Conditions, FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC,
+    KernelVersion, Op, Profile, Rule,
 };
 use super::syscalls::Arch;
 use anyhow::{Context, Result, bail};
@@ -90,8 +90,9 @@ pub fn parse(json: &[u8], arch: &Arch) -> Result<Profile> {
             bail!("unknown architecture {name:?}");
         }
     }
-    if !architectures.is_empty() && !architectures.iter().any(|a| a == arch.scmp_name) {
-        bail!("its architectures do not include {}", arch.scmp_name);
+    let native = arch.native.scmp_name;
+    if !architectures.is_empty() && !architectures.iter().any(|a| a == native) {
+        bail!("its architectures do not include {native}");
     }
     let default_action =
         action(&profile.default_action, profile.default_errno_ret).context("defaultAction")?;
@@ -113,6 +114,19 @@ pub fn parse(json: &[u8], arch: &Arch) -> Result<Profile> {
         .collect::<Result<Vec<Rule>>>()?;
     Ok(Profile {
         default_action,
+        architectures: architectures.into_iter().map(Cow::Owned).collect(),
+        arch_map: arch_map
+            .into_iter()
+            .map(|entry| ArchMapEntry {
+                architecture: Cow::Owned(entry.architecture),
+                sub_architectures: entry
+                    .sub_architectures
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Cow::Owned)
+                    .collect(),
+            })
+            .collect(),
         rules,
         flags,
     })

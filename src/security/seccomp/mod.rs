@@ -10,7 +10,7 @@
 //! in the spec's `linux.seccomp` ([`for_spec`]); the init turns that into a [`Filter`] and
 //! loads it. The filter for Docker's default capabilities is compiled to BPF when
 //! mini-container is built (build.rs shares `profile`, `default_profile`, `syscalls`,
-//! `compile` and `bpf` through `#[path]`), so a default run loads prepared bytes with one
+//! `tables`, `compile` and `bpf` through `#[path]`), so a default run loads prepared bytes with one
 //! seccomp(2) call; other profiles are compiled when the container starts.
 //!
 //! Load order: the kernel installs a filter only for a process with no_new_privs set or
@@ -28,6 +28,7 @@ mod load;
 mod oci;
 mod profile;
 mod syscalls;
+mod tables;
 
 #[cfg(test)]
 mod tests;
@@ -81,6 +82,7 @@ pub fn for_spec(choice: &Choice, capabilities: &[&str]) -> Result<Option<LinuxSe
     let resolved = profile.resolve(&Target {
         capabilities,
         arch: arch.go_name,
+        scmp_arch: arch.native.scmp_name,
         kernel: running_kernel()?,
     });
     Ok(Some(
@@ -114,7 +116,7 @@ impl Filter {
             let names = &program.unknown_names;
             log::debug!(
                 "seccomp: no such system calls on {}: {names:?}",
-                arch.scmp_name
+                arch.native.scmp_name
             );
         }
         Ok(Filter {
@@ -150,6 +152,7 @@ fn default_resolved(arch: &Arch) -> Resolved {
     default_profile::docker_default().resolve(&Target {
         capabilities: &DEFAULT_CAPABILITIES,
         arch: arch.go_name,
+        scmp_arch: arch.native.scmp_name,
         kernel: default_profile::MIN_KERNEL,
     })
 }

@@ -2,7 +2,8 @@
 //! init learns which filter to load.
 
 use super::profile::{
-    Action, ArgCondition, EPERM, FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC, Op, Resolved, ResolvedRule,
+    Action, ArgCondition, EPERM, FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC, Name, Op, Resolved,
+    ResolvedRule,
 };
 use super::syscalls::Arch;
 use anyhow::{Context, Result, bail};
@@ -12,6 +13,7 @@ use oci_spec::runtime::{
     LinuxSyscall,
 };
 use std::borrow::Cow;
+use std::str::FromStr;
 
 /// The spec's description of `profile`, for `arch` only.
 pub fn to_oci(profile: &Resolved, arch: &Arch) -> Result<LinuxSeccomp> {
@@ -19,7 +21,17 @@ pub fn to_oci(profile: &Resolved, arch: &Arch) -> Result<LinuxSeccomp> {
     let (action, errno) = action_to_oci(profile.default_action);
     seccomp.set_default_action(action);
     seccomp.set_default_errno_ret(errno);
-    seccomp.set_architectures(oci_arch(arch).map(|a| vec![a]));
+    let mut arches = Vec::new();
+    for name in &profile.architectures {
+        let parsed = OciArch::from_str(name)
+            .ok()
+            .with_context(|| format!("unknown architecture {name:?}"))?;
+        arches.push(parsed);
+    }
+    if !arches.is_empty() && !arches.contains(&oci_arch(arch)?) {
+        bail!("its architectures do not include {}", arch.native.scmp_name);
+    }
+    seccomp.set_architectures((!arches.is_empty()).then_some(arches));
     let flags: Vec<OciFlag> = FLAGS
         .iter()
         .filter(|(bit, _)| profile.flags & bit != 0)
@@ -55,6 +67,7 @@ pub fn describes(seccomp: &LinuxSeccomp, profile: &Resolved, arch: &Arch) -> boo
         seccomp.default_errno_ret(),
         profile.default_action,
     ) && covers(seccomp, arch)
+        && architectures_of(seccomp) == profile.architectures
         && flags_of(seccomp).ok() == Some(profile.flags)
         && syscalls.len() == profile.rules.len()
         && syscalls.iter().zip(&profile.rules).all(|(syscall, rule)| {
@@ -73,7 +86,13 @@ pub fn describes(seccomp: &LinuxSeccomp, profile: &Resolved, arch: &Arch) -> boo
 /// Whether the spec's architectures include `arch` (or are not given).
 fn covers(seccomp: &LinuxSeccomp, arch: &Arch) -> bool {
     let arches = seccomp.architectures().as_deref().unwrap_or_default();
-    arches.is_empty() || arches.iter().any(|a| Some(*a) == oci_arch(arch))
+    arches.is_empty() || arches.iter().any(|a| oci_arch(arch).is_ok_and(|n| n == *a))
+}
+
+/// The libseccomp names of the spec's architectures; none means the native one only.
+fn architectures_of(seccomp: &LinuxSeccomp) -> Vec<Name> {
+    let arches = seccomp.architectures().as_deref().unwrap_or_default();
+    arches.iter().map(|a| Cow::Owned(a.to_string())).collect()
 }
 
 fn flags_of(seccomp: &LinuxSeccomp) -> Result<u32> {
@@ -91,11 +110,12 @@ fn flags_of(seccomp: &LinuxSeccomp) -> Result<u32> {
 /// Reads the spec's description back; fails on what this runtime cannot load for `arch`.
 pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
     if !covers(seccomp, arch) {
-        bail!("its architectures do not include {}", arch.scmp_name);
+        bail!("its architectures do not include {}", arch.native.scmp_name);
     }
     let default_action = action_from_oci(seccomp.default_action(), seccomp.default_errno_ret())
         .context("default action")?;
     let flags = flags_of(seccomp)?;
+    let architectures = architectures_of(seccomp);
     let mut rules = Vec::new();
     for syscall in seccomp.syscalls().as_deref().unwrap_or_default() {
         let what = || format!("rule for {}", syscall.names().join(", "));
@@ -116,6 +136,7 @@ pub fn from_oci(seccomp: &LinuxSeccomp, arch: &Arch) -> Result<Resolved> {
     }
     Ok(Resolved {
         default_action,
+        architectures,
         rules,
         flags,
     })
@@ -127,11 +148,10 @@ const FLAGS: [(u32, OciFlag); 3] = [
     (FLAG_SPEC_ALLOW, OciFlag::SeccompFilterFlagSpecAllow),
 ];
 
-fn oci_arch(arch: &Arch) -> Option<OciArch> {
-    match arch.scmp_name {
-        "SCMP_ARCH_X86_64" => Some(OciArch::ScmpArchX86_64),
-        _ => None,
-    }
+fn oci_arch(arch: &Arch) -> Result<OciArch> {
+    OciArch::from_str(arch.native.scmp_name)
+        .ok()
+        .with_context(|| format!("unknown architecture {}", arch.native.scmp_name))
 }
 
 fn action_to_oci(action: Action) -> (OciAction, Option<u32>) {

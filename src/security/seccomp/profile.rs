@@ -91,22 +91,6 @@ pub struct ArgCondition {
     pub value_two: u64,
 }
 
-impl ArgCondition {
-    /// Whether `arg` satisfies the condition (the compiler's reference semantics).
-    #[cfg(test)]
-    pub fn matches(&self, arg: u64) -> bool {
-        match self.op {
-            Op::Eq => arg == self.value,
-            Op::Ne => arg != self.value,
-            Op::Lt => arg < self.value,
-            Op::Le => arg <= self.value,
-            Op::Gt => arg > self.value,
-            Op::Ge => arg >= self.value,
-            Op::MaskedEq => arg & self.value == self.value_two,
-        }
-    }
-}
-
 /// A kernel version, major.minor, as Docker's `minKernel` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KernelVersion(pub u32, pub u32);
@@ -148,10 +132,21 @@ pub struct Rule {
     pub excludes: Conditions,
 }
 
+/// An entry of Docker's `archMap`: an architecture and the others a machine of that
+/// architecture runs ("SCMP_ARCH_X86_64" with "SCMP_ARCH_X86" and "SCMP_ARCH_X32").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchMapEntry {
+    pub architecture: Name,
+    pub sub_architectures: Vec<Name>,
+}
+
 /// A profile, as Docker's JSON format describes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub default_action: Action,
+    /// libseccomp names ("SCMP_ARCH_X86") of the ABIs to filter besides the native one.
+    pub architectures: Vec<Name>,
+    pub arch_map: Vec<ArchMapEntry>,
     pub rules: Vec<Rule>,
     /// SECCOMP_FILTER_FLAG_* bits for seccomp(2).
     pub flags: u32,
@@ -164,6 +159,8 @@ pub struct Target<'a> {
     pub capabilities: &'a [&'a str],
     /// Go's name for the architecture, "amd64".
     pub arch: &'a str,
+    /// libseccomp's name for it, "SCMP_ARCH_X86_64", to pick the `archMap` entry.
+    pub scmp_arch: &'a str,
     pub kernel: KernelVersion,
 }
 
@@ -180,6 +177,8 @@ pub struct ResolvedRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub default_action: Action,
+    /// libseccomp names of the ABIs to filter besides the native one.
+    pub architectures: Vec<Name>,
     pub rules: Vec<ResolvedRule>,
     pub flags: u32,
 }
@@ -207,8 +206,19 @@ impl Profile {
                 && inc.min_kernel.is_none_or(|v| target.kernel >= v);
             included && !excluded
         };
+        // Docker copies `architectures` and appends the archMap entry of the machine.
+        let mut architectures = self.architectures.clone();
+        if let Some(entry) = self
+            .arch_map
+            .iter()
+            .find(|entry| entry.architecture == target.scmp_arch)
+        {
+            architectures.push(entry.architecture.clone());
+            architectures.extend(entry.sub_architectures.iter().cloned());
+        }
         Resolved {
             default_action: self.default_action,
+            architectures,
             rules: self
                 .rules
                 .iter()
