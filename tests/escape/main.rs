@@ -9,7 +9,7 @@
 mod common;
 
 mod battery;
-mod session;
 mod devices;
 mod mounts;
 mod seccomp;
+mod session;
