@@ -1,9 +1,10 @@
 //! The known classes of container escape that Docker's defaults stop: the calls that need
-//! CAP_SYS_ADMIN (mount, umount, unshare, setns, pivot_root), the kernel keyring, bpf,
+//! CAP_SYS_ADMIN (mount and the new mount API, umount, unshare, clone, setns, pivot_root),
+//! the kernel keyring, bpf,
 //! perf_event_open, the userfaultfd call, open_by_handle_at ("shocker"), processes outside
 //! the container, walks up and out of its root, AF_PACKET, and the calls that act on the
-//! whole host (modules, kexec, reboot, swap, the clock, accounting, quotas, I/O ports,
-//! personality). Each attempt is made from inside a default container by a program of
+//! whole host (modules, kexec, reboot, swap, the clock, accounting, quotas, I/O ports, the
+//! kernel log, personality). Each attempt is made from inside a default container by a program of
 //! `attacks/`, then again with its protection off, where it must get through (`ok`) or at
 //! least reach the kernel (an errno other than EPERM, for calls whose real success would
 //! act on the host: those are always made with arguments the kernel rejects).
@@ -121,6 +122,65 @@ fn unshare_and_clone_make_no_namespace() {
     for mode in ["unshare-user", "clone-user", "userns-mount"] {
         a.expect(NO_SECCOMP, &["sysadmin", mode], &["ok"]);
     }
+    // clone3 hides its flags from seccomp in memory: ENOSYS, so the C library uses clone.
+    a.expect(DEFAULT, &["sysadmin", "clone3-user"], &["ENOSYS"]);
+    a.expect(NO_SECCOMP, &["sysadmin", "clone3-user"], &["ok"]);
+    // CVE-2022-0492 began so: a cgroup v1 hierarchy mounted in a user namespace of one's
+    // own, to write its release_agent (not tried: that would be the host's).
+    a.expect(
+        DEFAULT,
+        &["sysadmin", "userns-cgroup1", "memory"],
+        &["EPERM"],
+    );
+    if std::path::Path::new(CGROUP_ROOT)
+        .join("memory/tasks")
+        .exists()
+    {
+        a.expect(
+            NO_SECCOMP,
+            &["sysadmin", "userns-cgroup1", "memory"],
+            &["ok"],
+        );
+    } else {
+        eprintln!("no cgroup v1 memory hierarchy on this host: the mount is not tried");
+    }
+}
+
+#[test]
+fn the_new_mount_api_needs_cap_sys_admin() {
+    let a = Attacker::new();
+    let calls = [
+        "fsopen",
+        "open-tree",
+        "open-tree-clone",
+        "mount-setattr-probe",
+        "move-mount-probe",
+        "fspick-probe",
+    ];
+    for mode in calls {
+        a.expect(DEFAULT, &["sysadmin", mode], &["EPERM"]);
+    }
+    // open_tree without OPEN_TREE_CLONE is an O_PATH open to the kernel, and mount_setattr
+    // checks its flags first: seccomp alone refuses them.
+    a.expect(NO_SECCOMP, &["sysadmin", "open-tree"], &["ok"]);
+    a.expect(
+        NO_SECCOMP,
+        &["sysadmin", "mount-setattr-probe"],
+        &["EINVAL"],
+    );
+    for mode in [
+        "fsopen",
+        "open-tree-clone",
+        "move-mount-probe",
+        "fspick-probe",
+    ] {
+        a.expect(NO_SECCOMP, &["sysadmin", mode], &["EPERM"]);
+    }
+    let sys_admin = &cap_add("SYS_ADMIN");
+    a.expect(sys_admin, &["sysadmin", "fsopen"], &["ok"]);
+    a.expect(sys_admin, &["sysadmin", "open-tree-clone"], &["ok"]);
+    a.expect(sys_admin, &["sysadmin", "move-mount-probe"], &["EINVAL"]);
+    a.expect(sys_admin, &["sysadmin", "fspick-probe"], &["EINVAL"]);
 }
 
 #[test]
@@ -277,7 +337,7 @@ fn processes_outside_the_container_cannot_be_reached() {
     a.expect(DEFAULT, &["outside", "pids"], &["1"]);
     a.expect(DEFAULT, &["outside", "ppid"], &["0"]);
     a.expect(DEFAULT, &["outside", "kill-all"], &["ESRCH"]);
-    for mode in ["kill", "ptrace", "vm-read"] {
+    for mode in ["kill", "ptrace", "vm-read", "pidfd", "pidfd-getfd"] {
         a.expect(DEFAULT, &["outside", mode, pid], &["ESRCH"]);
         a.expect(PRIVILEGED, &["outside", mode, pid], &["ESRCH"]);
     }
@@ -291,7 +351,21 @@ fn processes_outside_the_container_cannot_be_reached() {
     a.expect_switched(DEFAULT, no_pidns, &["outside", "kill", pid], &["ok"]);
     a.expect_switched(DEFAULT, no_pidns, &["outside", "ptrace", pid], &["EPERM"]);
     a.expect_switched(DEFAULT, no_pidns, &["outside", "vm-read", pid], &["EPERM"]);
+    a.expect_switched(DEFAULT, no_pidns, &["outside", "pidfd", pid], &["ok"]);
+    a.expect_switched(
+        DEFAULT,
+        no_pidns,
+        &["outside", "pidfd-getfd", pid],
+        &["EPERM"],
+    );
     a.expect_switched(PRIVILEGED, no_pidns, &["outside", "ptrace", pid], &["ok"]);
+    // Its stdin, taken.
+    a.expect_switched(
+        &cap_add("SYS_PTRACE"),
+        no_pidns,
+        &["outside", "pidfd-getfd", pid],
+        &["ok"],
+    );
     // Reached, and readable: there is nothing at address 0.
     a.expect_switched(
         PRIVILEGED,
@@ -471,6 +545,14 @@ const HOST_CALLS: &[HostCall] = &[
         with_cap: &["ok", "ENOSYS"],
         no_seccomp: &["ok", "ENOSYS"],
         privileged: &["ok", "ENOSYS"],
+    },
+    // kernel.dmesg_restrict decides without seccomp.
+    HostCall {
+        mode: "syslog",
+        cap: "SYSLOG",
+        with_cap: &["ok"],
+        no_seccomp: &["EPERM", "ok"],
+        privileged: &["ok"],
     },
     // Docker's profile allows a few personas, whatever the capabilities.
     HostCall {

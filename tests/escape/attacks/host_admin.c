@@ -18,6 +18,8 @@
  *   quotactl        quotactl Q_GETFMT on a missing device: ENOENT once reached
  *   iopl            iopl(0), the level a process has: ok once reached
  *   ioperm          ioperm(0x80, 1, 0), turning off a port never turned on: ok once reached
+ *   syslog          syslog(SYSLOG_ACTION_SIZE_BUFFER): the size of the kernel's log, which
+ *                   kernel.dmesg_restrict keeps from processes without CAP_SYSLOG
  *   personality     personality(ADDR_NO_RANDOMIZE), a persona outside Docker's list: ok
  *                   once reached (it changes only this process) */
 #define _GNU_SOURCE
@@ -64,6 +66,8 @@ static long call(const char *mode)
         return syscall(SYS_iopl, 0);
     if (!strcmp(mode, "ioperm"))
         return syscall(SYS_ioperm, 0x80, 1, 0);
+    if (!strcmp(mode, "syslog"))
+        return syscall(SYS_syslog, 10, NULL, 0);
     if (!strcmp(mode, "personality"))
         return syscall(SYS_personality, PER_LINUX | ADDR_NO_RANDOMIZE);
     return -2;
@@ -75,6 +79,6 @@ int main(int argc, char **argv)
     if (rc == -2)
         return usage("finit-module | init-module | delete-module | kexec-load | kexec-file | "
                      "reboot | swapon | swapoff | clock-settime | settimeofday | acct | "
-                     "quotactl | iopl | ioperm | personality");
+                     "quotactl | iopl | ioperm | syslog | personality");
     return report(rc);
 }

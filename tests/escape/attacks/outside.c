@@ -7,7 +7,9 @@
  *   ptrace PID      ptrace(PTRACE_SEIZE, PID): attaches without stopping it; the tracee is
  *                   let go when this process exits
  *   vm-read PID     process_vm_readv of one byte at address 0 of PID: EFAULT once PID is
- *                   reached and may be read, ESRCH when it cannot be named */
+ *                   reached and may be read, ESRCH when it cannot be named
+ *   pidfd PID       pidfd_open(PID)
+ *   pidfd-getfd PID pidfd_getfd of PID's fd 0: taking a descriptor of a process outside */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "report.h"
@@ -39,6 +42,14 @@ static long vm_read(pid_t pid)
     return process_vm_readv(pid, &local, 1, &remote, 1, 0);
 }
 
+static long pidfd_getfd(pid_t pid)
+{
+    long pidfd = syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return -1;
+    return syscall(SYS_pidfd_getfd, pidfd, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -57,5 +68,10 @@ int main(int argc, char **argv)
         return report(ptrace(PTRACE_SEIZE, pid, NULL, NULL));
     if (!strcmp(mode, "vm-read") && pid > 0)
         return report(vm_read(pid));
-    return usage("pids | ppid | kill-all | kill PID | ptrace PID | vm-read PID");
+    if (!strcmp(mode, "pidfd") && pid > 0)
+        return report(syscall(SYS_pidfd_open, pid, 0));
+    if (!strcmp(mode, "pidfd-getfd") && pid > 0)
+        return report(pidfd_getfd(pid));
+    return usage("pids | ppid | kill-all | kill PID | ptrace PID | vm-read PID | pidfd PID | "
+                 "pidfd-getfd PID");
 }
