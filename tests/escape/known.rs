@@ -1,13 +1,13 @@
 //! The known classes of container escape that Docker's defaults stop: the calls that need
 //! CAP_SYS_ADMIN (mount and the new mount API, umount, unshare, clone, setns, pivot_root),
-//! the kernel keyring, bpf,
-//! perf_event_open, the userfaultfd call, open_by_handle_at ("shocker"), processes outside
-//! the container, walks up and out of its root, AF_PACKET, and the calls that act on the
-//! whole host (modules, kexec, reboot, swap, the clock, accounting, quotas, I/O ports, the
-//! kernel log, personality). Each attempt is made from inside a default container by a program of
-//! `attacks/`, then again with its protection off, where it must get through (`ok`) or at
-//! least reach the kernel (an errno other than EPERM, for calls whose real success would
-//! act on the host: those are always made with arguments the kernel rejects).
+//! the kernel keyring, bpf, perf_event_open, the userfaultfd call, open_by_handle_at
+//! ("shocker"), processes outside the container, walks up and out of its root, AF_PACKET,
+//! and the calls that act on the whole host (modules, kexec, reboot, swap, the clock,
+//! accounting, quotas, I/O ports, the kernel log, personality). Each attempt is made from
+//! inside a default container by a program of `attacks/`, then again with its protection
+//! off, where it must get through (`ok`) or at least reach the kernel (an errno other than
+//! EPERM, for calls whose real success would act on the host: those are always made with
+//! arguments the kernel rejects).
 
 use crate::common::*;
 use std::process::{Child, Command, Stdio};
