@@ -38,6 +38,8 @@ pub enum Step {
     CreateDevSymlinks,
     /// pivot_root into the root filesystem; from here on `/` is the container's.
     PivotRoot,
+    /// Test only (switch "pivot-root"): chroot into the root filesystem instead of pivoting.
+    ChrootInstead,
     Mask(PathBuf),
     /// A read-only bind of the path over itself; `by_fd`: see [`MountStep::ro_by_fd`].
     MakeReadOnly {
@@ -88,6 +90,7 @@ impl fmt::Display for Step {
             Step::CreateDevices(devices) => write!(f, "creating {} device nodes", devices.len()),
             Step::CreateDevSymlinks => write!(f, "creating /dev symlinks"),
             Step::PivotRoot => write!(f, "pivoting into the root filesystem"),
+            Step::ChrootInstead => write!(f, "chroot into the root filesystem (test switch)"),
             Step::Mask(path) => write!(f, "masking {}", path.display()),
             Step::MakeReadOnly { path, .. } => write!(f, "making {} read-only", path.display()),
             Step::RemountRootReadOnly => write!(f, "making the root filesystem read-only"),
@@ -151,6 +154,11 @@ impl Step {
                 .take()
                 .context("pivot_root: no root filesystem")?
                 .pivot(),
+            Step::ChrootInstead => context
+                .root
+                .take()
+                .context("chroot: no root filesystem")?
+                .chroot_instead(),
             Step::Mask(path) => rootfs::mask(path),
             Step::MakeReadOnly { path, by_fd } => rootfs::make_read_only(path, *by_fd),
             Step::RemountRootReadOnly => rootfs::remount_read_only(Path::new("/")),
@@ -328,7 +336,13 @@ impl Plan {
             let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
             steps.push(Step::CreateDevices(devices));
             steps.push(Step::CreateDevSymlinks);
-            steps.push(Step::PivotRoot);
+            // Test switch "pivot-root": chroot instead, which leaves the host's tree behind
+            // the root (the escape battery's chroot escape, shown succeeding without it).
+            steps.push(if crate::spec::test_switch::disabled(spec, "pivot-root") {
+                Step::ChrootInstead
+            } else {
+                Step::PivotRoot
+            });
             steps.push(Step::CreateWorkdir(process.cwd().clone()));
         }
         // Docker's masked and read-only paths, in the container's fresh /proc and /sys (with

@@ -194,6 +194,17 @@ impl Root {
     }
 }
 
+impl Root {
+    /// Test only (switch "pivot-root"): chroot into the root, leaving the host's tree behind
+    /// it, reachable with the classic chroot escape; the escape battery shows it.
+    pub fn chroot_instead(self) -> Result<()> {
+        nix::unistd::fchdir(self.fd.as_fd()).context("entering the root filesystem")?;
+        nix::unistd::chroot(".").context("chroot")?;
+        nix::unistd::chdir("/").context("changing to /")?;
+        Ok(())
+    }
+}
+
 /// `/proc/self/fd/N`: mount(2) follows it to what the fd refers to.
 pub fn proc_fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))

@@ -262,6 +262,16 @@ pub fn build(
         annotations.insert(test_switch::ANNOTATION.to_string(), list);
     }
     spec.set_annotations((!annotations.is_empty()).then_some(annotations));
+    // Test switch "pid-namespace": the host's pid namespace (the escape battery's attacks on
+    // processes outside the container, shown succeeding without it).
+    if test_switch::disabled(&spec, "pid-namespace")
+        && let Some(namespaces) = spec
+            .linux_mut()
+            .as_mut()
+            .and_then(|l| l.namespaces_mut().as_mut())
+    {
+        namespaces.retain(|n| n.typ() != LinuxNamespaceType::Pid);
+    }
     Ok(spec)
 }
 

@@ -10,6 +10,7 @@ mod common;
 
 mod battery;
 mod devices;
+mod known;
 mod mounts;
 mod seccomp;
 mod session;
