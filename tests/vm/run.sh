@@ -133,13 +133,15 @@ for applet in $(/bin/busybox --list); do
 done
 # A few of the host's own tools where the tests expect util-linux's or Debian's, not
 # busybox's: dash as /bin/sh (busybox's sh execs the last command of `sh -c`), unshare
-# (--propagation unchanged), script (a pty) and procps' ps (-p); with their libraries.
-for tool in /bin/dash:/bin/sh /usr/bin/unshare:/bin/unshare /usr/bin/script:/bin/script /bin/ps:/bin/ps; do
+# (--propagation unchanged), script (a pty), setpriv, procps' ps (-p) and uidmap's set-user-ID
+# newuidmap and newgidmap; with their libraries.
+for tool in /bin/dash:/bin/sh /usr/bin/unshare:/bin/unshare /usr/bin/script:/bin/script /bin/ps:/bin/ps \
+    /usr/bin/setpriv:/bin/setpriv /usr/bin/newuidmap:/usr/bin/newuidmap /usr/bin/newgidmap:/usr/bin/newgidmap; do
     from=${tool%%:*}
     to=${tool#*:}
     [ -x "$from" ] || continue
     rm -f "$root$to"
-    cp -L "$from" "$root$to"
+    cp -L --preserve=mode "$from" "$root$to"
     for library in $(ldd "$from" | grep -o '/[^ ]*'); do
         mkdir -p "$root$(dirname "$library")"
         cp -L "$library" "$root$library"
@@ -152,6 +154,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost mc-vm-guest\n' >"$root/etc/hosts"
 : >"$root/etc/resolv.conf"
+: >"$root/etc/subuid"
+: >"$root/etc/subgid"
 mkdir -p "$root$(dirname "$runner")"
 strip --strip-debug -o "$root$runner" "$runner"
 
