@@ -120,7 +120,7 @@ artifact() { # NAME TEST: the executable of that target, built as a test (true) 
     grep '"reason":"compiler-artifact"' "$tmp/build.json" |
         grep "\"target\":{[^}]*\"name\":\"$1\"" |
         grep "\"profile\":{[^}]*\"test\":$2" |
-        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | head -n 1
+        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | head -n 1 || true
 }
 runner=$(artifact mini-container false)
 [ -n "$runner" ] || die "cargo built no mini-container binary"
@@ -239,13 +239,11 @@ fi
 say "booting the guest ($accel, 2 CPUs, 2 GiB, no network; timeout ${timeout_s} s)"
 started=$SECONDS
 boot "$accel" "$tmp/initramfs.cpio" ""
-tail -n +1 -f "$tmp/console" &
+# The live view: ends once qemu has (after printing the rest).
+tail -n +1 -f --pid="$qemu_pid" "$tmp/console" &
 tail_pid=$!
 timed_out=""
 wait_guest "$timeout_s" || timed_out=yes
-# The last of the console, then the live view ends.
-sleep 1
-kill "$tail_pid" 2>/dev/null || true
 wait "$tail_pid" 2>/dev/null || true
 tail_pid=""
 echo
