@@ -147,7 +147,7 @@ for tool in /bin/dash:/bin/sh /usr/bin/unshare:/bin/unshare /usr/bin/script:/bin
         cp -L "$library" "$root$library"
     done
 done
-mkdir -p "$root"/{mnt,opt,srv,home,var/tmp,usr/local/bin}
+mkdir -p "$root"/{mnt,media,opt,srv,home,var/tmp,usr/local/bin}
 cp tests/vm/init "$root/init"
 chmod 755 "$root/init"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
