@@ -75,8 +75,10 @@ trap 'exit 143' TERM HUP
 # The kernel: Debian's linux-image-<version>-amd64 (what linux-image-amd64 depends on),
 # unpacked with dpkg-deb -x. Not installed: that would run update-initramfs and update-grub
 # and change what the host boots; the guest needs only vmlinuz (cgroup2, devtmpfs, tmpfs
-# and the serial console are built in, and with an initramfs and no network it needs no
-# module).
+# and the serial console are built in; with an initramfs and no network it needs no disk or
+# network driver) and two modules whose character devices the device-rule tests open:
+# loop (/dev/loop-control, c 10:237) and fuse (/dev/fuse, c 10:229).
+modules="drivers/block/loop.ko fs/fuse/fuse.ko"
 kernel_image() {
     if [ -n "${MC_VM_KERNEL:-}" ]; then
         echo "$MC_VM_KERNEL"
@@ -91,7 +93,7 @@ kernel_image() {
     [ -n "$package" ] || die "no linux-image-amd64 in the package lists (apt-get update?)"
     version=$(apt-cache show "$package" | sed -n 's/^Version: //p' | head -n 1)
     cache=target/vm/${package}_$version
-    if [ ! -f "$cache/vmlinuz" ]; then
+    if [ ! -f "$cache/vmlinuz" ] || [ ! -d "$cache/modules" ]; then
         say "fetching $package $version (not installed: unpacked into $cache)" >&2
         mkdir -p "$tmp/deb"
         (cd "$tmp/deb" && { apt-get download -qq "$package=$version" 2>/dev/null ||
@@ -102,6 +104,11 @@ kernel_image() {
         mkdir -p "$cache"
         cp "$tmp/deb/x/boot/vmlinuz-"* "$cache/vmlinuz"
         cp "$tmp/deb/x/boot/config-"* "$cache/config"
+        mkdir -p "$cache/modules"
+        for module in $modules; do
+            cp "$tmp/deb/x/lib/modules/"*/kernel/"$module" "$cache/modules/" ||
+                die "the kernel package has no $module"
+        done
         rm -rf "$tmp/deb"
     fi
     echo "$cache/vmlinuz"
@@ -124,6 +131,10 @@ artifact() { # NAME TEST: the executable of that target, built as a test (true) 
 }
 runner=$(artifact mini-container false)
 [ -n "$runner" ] || die "cargo built no mini-container binary"
+# CARGO_TARGET_TMPDIR, baked into the tests as well: <target directory>/tmp.
+target_dir=$(cargo metadata --locked --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || die "cargo metadata gave no target directory"
 
 root=$tmp/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,tests}
@@ -147,7 +158,11 @@ for tool in /bin/dash:/bin/sh /usr/bin/unshare:/bin/unshare /usr/bin/script:/bin
         cp -L "$library" "$root$library"
     done
 done
-mkdir -p "$root"/{mnt,media,opt,srv,home,var/tmp,usr/local/bin}
+mkdir -p "$root"/{mnt,media,opt,srv,home,var/tmp,usr/local/bin,lib/modules}
+chmod 1777 "$root/tmp"
+if [ -d "$(dirname "$kernel")/modules" ]; then
+    cp "$(dirname "$kernel")"/modules/*.ko "$root/lib/modules/"
+fi
 cp tests/vm/init "$root/init"
 chmod 755 "$root/init"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
@@ -162,7 +177,7 @@ strip --strip-debug -o "$root$runner" "$runner"
 # The escape battery compiles its attack programs with cc at run time: they are compiled
 # here, and the guest's cc (tests/vm/cc) hands out the ones built here.
 attacks=tests/escape/attacks
-mkdir -p "$root/usr/lib/mc-vm/attacks" "$root$PWD/$attacks" "$root$PWD/target/tmp"
+mkdir -p "$root/usr/lib/mc-vm/attacks" "$root$PWD/$attacks" "$root$target_dir/tmp"
 cp -r "$attacks/." "$root$PWD/$attacks/"
 for source in "$attacks"/*.c; do
     [ -e "$source" ] || continue
