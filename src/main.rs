@@ -13,6 +13,7 @@ mod init;
 mod launch;
 mod mounts;
 mod net;
+mod pidfd;
 mod reaper;
 mod relay;
 mod rlimits;

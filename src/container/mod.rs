@@ -5,6 +5,7 @@
 pub mod detach;
 mod etc_files;
 pub mod id;
+mod init_process;
 pub mod join;
 pub mod manage;
 pub mod state;
