@@ -141,7 +141,8 @@ pub fn create(
     let flags = clone_flags(spec)?;
     let (sync, child_end) = SyncSocket::pair()?;
     log::debug!("cloning the container's init with {flags:?}");
-    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), !terminal)?;
+    let protection = spawn::ExeProtection::for_spec(spec);
+    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), !terminal, protection)?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
     if !terminal {

@@ -105,6 +105,10 @@ pub fn build(
     spec.set_mounts(None);
     spec.set_root(None);
     spec.set_hostname(None);
-    spec.set_annotations(None);
+    // Only the test switches of this `exec`'s caller (debug builds), for its exec side.
+    spec.set_annotations(
+        super::test_switch::requested(lookup_env)
+            .map(|list| [(super::test_switch::ANNOTATION.to_string(), list)].into()),
+    );
     Ok(spec)
 }
