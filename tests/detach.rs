@@ -341,3 +341,74 @@ fn a_pid_that_went_to_another_process_is_not_the_container() {
     assert_eq!(wait_exited(&root, &id)["State"]["ExitCode"], 137);
     ok_stdout(&root.run(&["rm", &id]));
 }
+
+/// The sizes of a container's log files (container.log and its rotated ones).
+fn log_sizes(root: &TestRoot, id: &str) -> Vec<u64> {
+    std::fs::read_dir(root.path.join("run").join(id))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect()
+}
+
+#[test]
+fn a_detached_log_is_rotated_and_bounded() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let rootfs = path_str(&rootfs);
+    // 500 numbered lines, 4,390 bytes, of which 3 files of 1 KiB keep the newest.
+    let script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done";
+    let id = detach(
+        &root,
+        &[
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=3",
+            "--rootfs",
+            rootfs,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(wait_exited(&root, &id)["State"]["ExitCode"], 0);
+    let sizes = log_sizes(&root, &id);
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert!(sizes.iter().all(|&size| size <= 1024), "{sizes:?}");
+    assert!(sizes.iter().sum::<u64>() <= 3 * 1024, "{sizes:?}");
+    // `logs` (and `logs -f`): the newest lines, in order, whole, up to the last.
+    for args in [&["logs", &id][..], &["logs", "-f", &id]] {
+        let logs = ok_stdout(&root.run(args));
+        let numbers: Vec<u32> = logs
+            .lines()
+            .map(|line| line.strip_prefix("line-").unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(numbers.last(), Some(&499), "{logs}");
+        assert!(numbers.len() > 200 && numbers[0] > 0, "{logs}");
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{logs}");
+    }
+    // The comma form; with room for it all, every line is kept in one file.
+    let all = detach(
+        &root,
+        &[
+            "--log-opt",
+            "max-size=1m,max-file=2",
+            "--rootfs",
+            rootfs,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    wait_exited(&root, &all);
+    assert_eq!(log_sizes(&root, &all), [4390]);
+    assert_eq!(ok_stdout(&root.run(&["logs", &all])).lines().count(), 500);
+    let line = assert_fails(
+        &root.run(&["run", "-d", "--log-opt", "max-file=0", "true"]),
+        125,
+    );
+    assert!(line.contains("invalid --log-opt \"max-file=0\""), "{line}");
+    ok_stdout(&root.run(&["rm", &id, &all]));
+}

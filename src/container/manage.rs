@@ -4,8 +4,8 @@
 //! recorded beside the pid: "running" is both facts, never a guess from a pid that may have
 //! been reused, and signals go through a pidfd checked against that start time.
 
-use super::detach::LOG_FILE;
 use super::init_process::{self, InitProcess};
+use super::logfile::{self, LOG_FILE};
 use super::state::{self, Paths, State, is_locked, now};
 use crate::time::{format_rfc3339, human_duration};
 use anyhow::{Context, Result, bail};
@@ -169,23 +169,44 @@ pub fn inspect(paths: &Paths, container: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// `logs [-f] CONTAINER`: what a detached container wrote; `-f` follows until it exits.
+/// `logs [-f] CONTAINER`: what a detached container wrote, its rotated files oldest first;
+/// `-f` follows until it exits, across rotations.
 pub fn logs(paths: &Paths, container: &str, follow: bool) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
     if !state.detached {
         bail!("container {container} has no log: only `run -d` keeps one");
     }
-    let path = dir.join(LOG_FILE);
-    let mut file =
-        std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = std::io::stdout().lock();
+    let files = logfile::files_in_order(&dir);
+    let (current, rotated) = files
+        .split_last()
+        .expect("the current log is always listed");
+    for path in rotated {
+        match std::fs::File::open(path) {
+            Ok(mut file) => {
+                std::io::copy(&mut file, &mut out)
+                    .with_context(|| format!("reading {}", path.display()))?;
+            }
+            // Rotated away meanwhile.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    let open =
+        || std::fs::File::open(current).with_context(|| format!("reading {}", current.display()));
+    let mut file = open()?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = file
             .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
+            .with_context(|| format!("reading {}", current.display()))?;
         if n > 0 {
             out.write_all(&buf[..n])?;
+            continue;
+        }
+        if follow && !logfile::is_current(&file, current) {
+            // Rotated: the rest of it was read above; on with the new file.
+            file = open()?;
             continue;
         }
         if !follow || !is_locked(&dir) {
