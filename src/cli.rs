@@ -228,6 +228,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub stats: bool,
 
+    /// Bound a detached container's log: max-size=SIZE (per file, default 20m) and
+    /// max-file=N (files kept, default 5)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+
     /// The command and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,

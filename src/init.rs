@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 pub enum Step {
     /// A new cgroup namespace, made after the parent placed us in our cgroup.
     EnterCgroupNamespace,
-    /// `exec`: join a running container's namespaces (user first, mount last); the pid
-    /// namespace takes effect for children, so the command runs in a child.
+    /// `exec`: join a running container's namespaces through the pidfd of its init that the
+    /// runner passed (all at once), or by path where the kernel cannot (before 5.8: user
+    /// first, mount last, checked against the pidfd); the pid namespace takes effect for
+    /// children, so the command runs in a child.
     JoinNamespaces(Vec<(LinuxNamespaceType, PathBuf)>),
     /// `mount --make-rprivate /`: before any mount, so nothing reaches the host.
     MakeMountsPrivate,
@@ -124,6 +126,8 @@ struct SetupState {
     trust_cwd: bool,
     /// The cgroup files the init joined (its own cgroups), for the /sys/fs/cgroup view.
     cgroup_files: Vec<PathBuf>,
+    /// `exec`: a pidfd of the container's init, which the runner checked.
+    init_pidfd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Step {
@@ -132,7 +136,7 @@ impl Step {
             Step::EnterCgroupNamespace => {
                 unshare(CloneFlags::CLONE_NEWCGROUP).context("creating a cgroup namespace")
             }
-            Step::JoinNamespaces(list) => join_namespaces(list),
+            Step::JoinNamespaces(list) => join_namespaces(list, context.init_pidfd.as_ref()),
             Step::MakeMountsPrivate => mounts::make_mounts_private(),
             Step::BindRootfs(dir) => {
                 context.root = Some(Root::bind(dir)?);
@@ -218,15 +222,40 @@ fn seccomp_position(steps: &[Step], process: &Process) -> usize {
         .unwrap_or(steps.len())
 }
 
-/// Opens every namespace first (their paths are in the host's /proc), then joins them:
-/// the user namespace first (it grants the rights for the others), the mount namespace last.
-fn join_namespaces(list: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
+/// Joins every namespace in `list` through `pidfd` in one setns (Linux 5.8); where the
+/// kernel does not take a pidfd there (EINVAL), opens the namespace files by path and then
+/// checks that the pidfd's process still lives, so that the files were its own and not those
+/// of a process that got its pid, and joins them one by one: the user namespace first (it
+/// grants the rights for the others), the mount namespace last.
+fn join_namespaces(
+    list: &[(LinuxNamespaceType, PathBuf)],
+    pidfd: Option<&std::os::fd::OwnedFd>,
+) -> Result<()> {
+    let ended = || anyhow::anyhow!("joining the container's namespaces: its init has ended");
+    if let Some(pidfd) = pidfd {
+        let flags = list.iter().fold(CloneFlags::empty(), |flags, (typ, _)| {
+            flags | CloneFlags::from_bits_truncate(*typ as i32)
+        });
+        match nix::sched::setns(pidfd, flags) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINVAL) => {
+                log::debug!("setns on a pidfd: EINVAL, joining by path");
+            }
+            Err(nix::errno::Errno::ESRCH) => return Err(ended()),
+            Err(err) => return Err(err).context("joining the container's namespaces"),
+        }
+    }
     let mut opened = Vec::new();
     for (typ, path) in list {
         let fd = std::fs::File::open(path).with_context(|| {
             format!("opening the container's {typ} namespace {}", path.display())
         })?;
         opened.push((*typ, fd));
+    }
+    if let Some(pidfd) = pidfd
+        && crate::pidfd::send_signal(pidfd, 0).is_err()
+    {
+        return Err(ended());
     }
     let rank = |typ: &LinuxNamespaceType| match typ {
         LinuxNamespaceType::User => 0,
@@ -500,6 +529,9 @@ fn set_up(sync: &SyncSocket) -> Result<Option<(Command, bool)>> {
         .any(|step| matches!(step, Step::AttachIdmappedRootfs(_)))
     {
         context.rootfs_tree = Some(sync.recv_fd()?);
+    }
+    if matches!(plan.steps.first(), Some(Step::JoinNamespaces(_))) {
+        context.init_pidfd = Some(sync.recv_fd().context("receiving the container's init")?);
     }
     for step in &plan.steps {
         log::debug!("setup: {step}");

@@ -128,8 +128,9 @@ pub enum Placement<'a> {
     Nowhere,
     /// The container's new cgroup (`run`).
     New(&'a Cgroup),
-    /// A running container's cgroup directories (`exec`).
-    Existing(&'a [PathBuf]),
+    /// A running container's cgroup directories, and a pidfd of its init whose namespaces
+    /// the new process joins (`exec`).
+    Existing(&'a [PathBuf], &'a OwnedFd),
 }
 
 /// Starts the container's init in new namespaces, has it join its cgroup, sends it the spec
@@ -148,7 +149,8 @@ pub fn create(
     let session = session_of(spec);
     let close_fds = !test_switch::disabled(spec, "close-fds");
     log::debug!("cloning the container's init with {flags:?}, {session:?}");
-    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), session, close_fds)?;
+    let protection = spawn::ExeProtection::for_spec(spec);
+    let pid = spawn::spawn_init(flags, child_end.as_raw_fd(), session, close_fds, protection)?;
     let mut child = Child { pid, reaped: false };
     drop(child_end);
     if session == Session::Group {
@@ -182,13 +184,18 @@ pub fn create(
             Vec::new()
         }
         Placement::New(cgroup) => cgroup.join_files(),
-        Placement::Existing(dirs) => crate::cgroups::join_files_of(dirs),
+        Placement::Existing(dirs, _) => crate::cgroups::join_files_of(dirs),
+    };
+    let init_pidfd = match place {
+        Placement::Existing(_, pidfd) => Some(pidfd),
+        _ => None,
     };
     log::debug!("having the container's init join its cgroup");
     let sent = sync
         .send_message(&Message::JoinCgroup(join_files))
         .and_then(|()| sync.send_spec(spec_json))
-        .and_then(|()| rootfs_tree.map_or(Ok(()), |tree| sync.send_fd(&tree)));
+        .and_then(|()| rootfs_tree.map_or(Ok(()), |tree| sync.send_fd(&tree)))
+        .and_then(|()| init_pidfd.map_or(Ok(()), |pidfd| sync.send_fd(pidfd)));
     match sync.recv_message()? {
         Some(Message::Ready) => {
             sent?;

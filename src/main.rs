@@ -15,6 +15,7 @@ mod launch;
 mod mount_api;
 mod mounts;
 mod net;
+mod pidfd;
 mod reaper;
 mod relay;
 mod rlimits;

@@ -251,12 +251,29 @@ impl SyncSocket {
                     return Ok(Some(buf));
                 }
                 Err(Errno::EINTR) => continue,
-                // The peer died without closing cleanly: the same as end of file.
-                Err(Errno::ECONNRESET) => return Ok(None),
+                // The peer died with messages of ours unread: what it sent before is still
+                // queued (the error is reported first, and only once), else end of file.
+                Err(Errno::ECONNRESET) => {
+                    return match socket::recv(self.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                        Ok(n) if n > 0 => {
+                            buf.truncate(n);
+                            Ok(Some(buf))
+                        }
+                        _ => Ok(None),
+                    };
+                }
                 Err(err) => return Err(err).context("reading from the sync socket"),
             }
         }
     }
+}
+
+/// SetupFailed from the cloned child before its re-exec, which has its end of the socket as
+/// a bare fd: the failures of that stage reach the parent as any setup failure does.
+pub fn report_setup_failure(fd: RawFd, errno: i32, what: &str) {
+    let mut packet = vec![TAG_SETUP_FAILED];
+    packet.extend_from_slice(&failure_payload(errno, what));
+    let _ = socket::send(fd, &packet, MsgFlags::MSG_NOSIGNAL);
 }
 
 fn failure_payload(errno: i32, what: &str) -> Vec<u8> {

@@ -231,3 +231,184 @@ fn bad_input_is_one_line_and_125() {
     args.extend(all.iter().map(String::as_str));
     ok_stdout(&root.run(&args));
 }
+
+/// The start time of process `pid` (field 22 of /proc/PID/stat).
+fn start_time_of(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit(')').next().unwrap();
+    after_name
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Sets `pid` and `start_time` in a container's state.json, as a reused pid would leave it.
+fn forge_state(dir: &std::path::Path, pid: i32, start_time: u64) {
+    let path = dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state["pid"] = pid.into();
+    state["start_time"] = start_time.into();
+    let tmp = dir.join("state.forged");
+    std::fs::write(&tmp, serde_json::to_vec(&state).unwrap()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+/// Lets a stopped monitor go on and kills a bystander, whatever the test's outcome.
+struct Resume {
+    monitor: i32,
+    bystander: std::process::Child,
+}
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.monitor), Signal::SIGCONT);
+        let _ = self.bystander.kill();
+        let _ = self.bystander.wait();
+    }
+}
+
+#[test]
+fn a_pid_that_went_to_another_process_is_not_the_container() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let id = detach(
+        &root,
+        &[
+            "--name",
+            "lifecycle-reuse",
+            "--rootfs",
+            path_str(&rootfs),
+            "sleep",
+            "1000",
+        ],
+    );
+    let dir = root.path.join("run").join(&id);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let init = state["pid"].as_i64().unwrap() as i32;
+    let monitor = state["runner_pid"].as_i64().unwrap() as i32;
+    let recorded = state["start_time"]
+        .as_u64()
+        .expect("no start time in state.json");
+    assert_eq!(recorded, start_time_of(init));
+    // The recorded start time matches: exec works.
+    assert_eq!(ok_stdout(&root.run(&["exec", &id, "echo", "in"])), "in\n");
+
+    // The monitor stopped, it keeps holding the container while its init is killed: the
+    // state says running, with a pid that a process of ours now has.
+    kill(Pid::from_raw(monitor), Signal::SIGSTOP).unwrap();
+    let bystander = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let other = bystander.id() as i32;
+    let mut resume = Resume { monitor, bystander };
+    kill(Pid::from_raw(init), Signal::SIGKILL).unwrap();
+    let dead = wait_until(Duration::from_secs(5), || (!is_alive(init)).then_some(()));
+    assert!(dead.is_some(), "the container's init outlived SIGKILL");
+    forge_state(&dir, other, recorded);
+
+    let line = assert_fails(&root.run(&["kill", &id]), 125);
+    assert!(line.contains("is not running"), "{line}");
+    let line = assert_fails(&root.run(&["exec", &id, "true"]), 125);
+    assert!(line.contains("is not running"), "{line}");
+    // stop: stopped already.
+    assert_eq!(
+        ok_stdout(&root.run(&["stop", "-t", "1", &id])),
+        format!("{id}\n")
+    );
+    assert!(
+        is_alive(other),
+        "a process that got the init's pid was signalled"
+    );
+    assert_eq!(ok_stdout(&root.run(&["ps", "-q"])), "");
+    let all = ok_stdout(&root.run(&["ps", "-a"]));
+    assert!(all.contains("Exited"), "{all}");
+    assert_eq!(inspect(&root, &id)["State"]["Status"], "exited");
+
+    // With the bystander's own start time, the check passes and kill reaches it: the
+    // start time is what decided.
+    forge_state(&dir, other, start_time_of(other));
+    assert_eq!(ok_stdout(&root.run(&["kill", &id])), format!("{id}\n"));
+    let status = resume.bystander.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
+
+    drop(resume);
+    assert_eq!(wait_exited(&root, &id)["State"]["ExitCode"], 137);
+    ok_stdout(&root.run(&["rm", &id]));
+}
+
+/// The sizes of a container's log files (container.log and its rotated ones).
+fn log_sizes(root: &TestRoot, id: &str) -> Vec<u64> {
+    std::fs::read_dir(root.path.join("run").join(id))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect()
+}
+
+#[test]
+fn a_detached_log_is_rotated_and_bounded() {
+    let root = TestRoot::new();
+    let rootfs = root.busybox_rootfs();
+    let rootfs = path_str(&rootfs);
+    // 500 numbered lines, 4,390 bytes, of which 3 files of 1 KiB keep the newest.
+    let script = "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done";
+    let id = detach(
+        &root,
+        &[
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=3",
+            "--rootfs",
+            rootfs,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(wait_exited(&root, &id)["State"]["ExitCode"], 0);
+    let sizes = log_sizes(&root, &id);
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert!(sizes.iter().all(|&size| size <= 1024), "{sizes:?}");
+    assert!(sizes.iter().sum::<u64>() <= 3 * 1024, "{sizes:?}");
+    // `logs` (and `logs -f`): the newest lines, in order, whole, up to the last.
+    for args in [&["logs", &id][..], &["logs", "-f", &id]] {
+        let logs = ok_stdout(&root.run(args));
+        let numbers: Vec<u32> = logs
+            .lines()
+            .map(|line| line.strip_prefix("line-").unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(numbers.last(), Some(&499), "{logs}");
+        assert!(numbers.len() > 200 && numbers[0] > 0, "{logs}");
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{logs}");
+    }
+    // The comma form; with room for it all, every line is kept in one file.
+    let all = detach(
+        &root,
+        &[
+            "--log-opt",
+            "max-size=1m,max-file=2",
+            "--rootfs",
+            rootfs,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    wait_exited(&root, &all);
+    assert_eq!(log_sizes(&root, &all), [4390]);
+    assert_eq!(ok_stdout(&root.run(&["logs", &all])).lines().count(), 500);
+    let line = assert_fails(
+        &root.run(&["run", "-d", "--log-opt", "max-file=0", "true"]),
+        125,
+    );
+    assert!(line.contains("invalid --log-opt \"max-file=0\""), "{line}");
+    ok_stdout(&root.run(&["rm", &id, &all]));
+}

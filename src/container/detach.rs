@@ -1,8 +1,9 @@
 //! `run -d`: the runner forks a monitor in a session of its own and returns as soon as the
 //! monitor reports the container started (printing its id) or failed (printing why, with
 //! the exit status `run` would have had). The monitor is the container's runner from then
-//! on: the container's stdout and stderr go to `container.log` in its state directory, and
-//! when it ends its status is recorded and the state kept until `rm` (unless `--rm`).
+//! on: the container's stdout and stderr go through its logger to `container.log` in its
+//! state directory (bounded and rotated: see `log`), and when it ends its status is recorded
+//! and the state kept until `rm` (unless `--rm`).
 
 use crate::cli::RunArgs;
 use crate::errors::{CommandFailed, EXIT_SETUP_FAILED, describe, exit_status};
@@ -14,27 +15,24 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
+use super::logfile::{LogOptions, spawn_logger};
 use super::state::Paths;
-
-/// The log a detached container writes to, in its state directory.
-pub const LOG_FILE: &str = "container.log";
 
 /// The monitor's side: tells the waiting `run -d` how the start went.
 #[derive(Debug)]
 pub struct Monitor {
     report: Option<std::fs::File>,
+    log: LogOptions,
+    /// The logger, once the log is attached.
+    logger: Option<nix::unistd::Pid>,
 }
 
 impl Monitor {
-    /// Sends the container's output to its log and stdin to /dev/null, as the container
+    /// Sends the container's output to its logger and stdin to /dev/null, as the container
     /// inherits them.
-    pub fn attach_log(&self, state_dir: &Path) -> Result<()> {
-        let log = nix::fcntl::open(
-            &state_dir.join(LOG_FILE),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .context("creating the container's log")?;
+    pub fn attach_log(&mut self, state_dir: &Path) -> Result<()> {
+        let (logger, log) = spawn_logger(state_dir, self.log)?;
+        self.logger = Some(logger);
         let null = nix::fcntl::open(
             "/dev/null",
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -48,6 +46,23 @@ impl Monitor {
             }
         }
         Ok(())
+    }
+
+    /// Once the container has ended: lets go of the log pipe and waits for the logger to
+    /// have written everything, so that the log is whole when the state directory is let go
+    /// (what `logs -f` waits for). What the monitor prints after this is lost.
+    pub fn close_log(&mut self) {
+        let Some(logger) = self.logger.take() else {
+            return;
+        };
+        if let Ok(null) = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+            for fd in [1, 2] {
+                // SAFETY: dup2 onto this process's own standard fds.
+                unsafe { libc::dup2(null.as_raw_fd(), fd) };
+            }
+            let _ = nix::unistd::close(null);
+        }
+        let _ = nix::sys::wait::waitpid(logger, None);
     }
 
     /// The container runs: `run -d` prints its id and returns.
@@ -70,7 +85,7 @@ impl Monitor {
 }
 
 /// `run -d`: forks the monitor and waits for its report.
-pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
+pub fn run(paths: &Paths, args: RunArgs, log: LogOptions) -> Result<i32> {
     if args.tty {
         bail!("-d with -t is not supported yet");
     }
@@ -87,6 +102,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
             let _ = nix::unistd::setsid();
             let mut monitor = Monitor {
                 report: Some(std::fs::File::from(write)),
+                log,
+                logger: None,
             };
             if let Err(err) = super::run_container(paths, args, Some(&mut monitor))
                 && !monitor.failed(&err)

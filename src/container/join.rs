@@ -3,6 +3,7 @@
 //! environment (plus what `-e` adds), exactly as `run` sets them; its exit status is the
 //! command's, as for `run`.
 
+use super::init_process;
 use super::state::{self, Paths, is_locked};
 use crate::launch;
 use crate::spec::exec::ExecRequest;
@@ -12,7 +13,9 @@ use oci_spec::runtime::Spec;
 /// `mini-container exec [OPTIONS] CONTAINER COMMAND...`.
 pub fn exec(paths: &Paths, container: &str, request: &ExecRequest) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
-    let Some(init) = state.pid.filter(|_| is_locked(&dir)) else {
+    // Found by a pidfd checked against its start time: the namespaces are joined through
+    // it, so they are the init's even if the pid goes to another process meanwhile.
+    let Some(init) = init_process::find(&dir, &state)? else {
         bail!("container {container} is not running");
     };
     let config = dir.join("config.json");
@@ -20,12 +23,12 @@ pub fn exec(paths: &Paths, container: &str, request: &ExecRequest) -> Result<i32
         &std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?,
     )
     .with_context(|| format!("reading {}", config.display()))?;
-    let spec = crate::spec::exec::build(&container_spec, init, request, &|name| {
+    let spec = crate::spec::exec::build(&container_spec, init.pid(), request, &|name| {
         std::env::var(name).ok()
     })?;
     let spec_json = serde_json::to_vec(&spec).context("serializing the exec spec")?;
     let signals = launch::block_signals(request.tty)?;
-    let place = launch::Placement::Existing(&state.cgroups);
+    let place = launch::Placement::Existing(&state.cgroups, init.pidfd());
     let created = launch::create(&spec, &spec_json, signals, place)?;
     // The container must still be there: its init may have ended meanwhile.
     if !is_locked(&dir) {

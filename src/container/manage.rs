@@ -1,13 +1,15 @@
 //! Managing containers after `run -d`: `ps`, `inspect`, `logs`, `stop`, `kill` and `rm`.
 //! A container's runner (or monitor) holds the lock on its state directory while it runs,
-//! so "running" is a fact read from the lock, never a guess from a pid that may be reused.
+//! and its init is the process state.json names only while that process has the start time
+//! recorded beside the pid: "running" is both facts, never a guess from a pid that may have
+//! been reused, and signals go through a pidfd checked against that start time.
 
-use super::detach::LOG_FILE;
+use super::init_process::{self, InitProcess};
+use super::logfile::{self, LOG_FILE};
 use super::state::{self, Paths, State, is_locked, now};
 use crate::time::{format_rfc3339, human_duration};
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
@@ -18,13 +20,13 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// `ps [-a] [-q]`.
 pub fn ps(paths: &Paths, all: bool, quiet: bool) -> Result<i32> {
-    let mut containers: Vec<(String, State, bool)> = state::all(paths)
+    let mut containers: Vec<(String, State, Status)> = state::all(paths)
         .into_iter()
         .map(|(dir, state)| {
-            let running = is_locked(&dir);
-            (command_of(&dir), state, running)
+            let status = Status::of(&dir, &state);
+            (command_of(&dir), state, status)
         })
-        .filter(|(_, _, running)| all || *running)
+        .filter(|(_, _, status)| all || *status == Status::Running)
         .collect();
     containers.sort_by_key(|(_, state, _)| std::cmp::Reverse(state.created));
     let mut out = std::io::stdout().lock();
@@ -36,7 +38,7 @@ pub fn ps(paths: &Paths, all: bool, quiet: bool) -> Result<i32> {
     }
     let rows: Vec<[String; 5]> = containers
         .iter()
-        .map(|(command, state, running)| {
+        .map(|(command, state, status)| {
             [
                 state.id[..12].to_string(),
                 state.name.clone().unwrap_or_default(),
@@ -45,7 +47,7 @@ pub fn ps(paths: &Paths, all: bool, quiet: bool) -> Result<i32> {
                     "{} ago",
                     human_duration(now().saturating_sub(state.created) as i64)
                 ),
-                status_text(state, *running),
+                status_text(state, *status),
             ]
         })
         .collect();
@@ -70,19 +72,49 @@ pub fn ps(paths: &Paths, all: bool, quiet: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Running,
+    /// Its init is gone: its runner has recorded the end, or is about to.
+    Exited,
+    /// Its runner died without recording an end: SIGKILLed, and the container with it.
+    Dead,
+}
+
+impl Status {
+    fn of(dir: &Path, state: &State) -> Status {
+        if init_process::is_running(dir, state) {
+            Status::Running
+        } else if state.exit_code.is_some() || is_locked(dir) {
+            Status::Exited
+        } else {
+            Status::Dead
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
 /// Docker's STATUS column.
-fn status_text(state: &State, running: bool) -> String {
-    match (running, state.exit_code, state.finished) {
-        (true, _, _) => format!(
+fn status_text(state: &State, status: Status) -> String {
+    match (status, state.exit_code, state.finished) {
+        (Status::Running, _, _) => format!(
             "Up {}",
             human_duration(now().saturating_sub(state.started.unwrap_or(state.created)) as i64)
         ),
-        (false, Some(code), Some(finished)) => format!(
+        (Status::Exited, Some(code), Some(finished)) => format!(
             "Exited ({code}) {} ago",
             human_duration(now().saturating_sub(finished) as i64)
         ),
-        // Its runner died without recording an end: SIGKILLed, and the container with it.
-        _ => "Dead".to_string(),
+        (Status::Exited, _, _) => "Exited".to_string(),
+        (Status::Dead, _, _) => "Dead".to_string(),
     }
 }
 
@@ -107,27 +139,21 @@ fn truncate(text: &str, max: usize) -> String {
 /// `inspect CONTAINER`: its state, spec and cgroups as JSON.
 pub fn inspect(paths: &Paths, container: &str) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
-    let running = is_locked(&dir);
+    let status = Status::of(&dir, &state);
+    let running = status == Status::Running;
     let spec: serde_json::Value = std::fs::read(dir.join("config.json"))
         .ok()
         .and_then(|json| serde_json::from_slice(&json).ok())
         .unwrap_or(serde_json::Value::Null);
     let rfc3339 = |t: u64| format_rfc3339(t as i64);
     let time = |t: Option<u64>| t.map(rfc3339);
-    let status = if running {
-        "running"
-    } else if state.exit_code.is_some() {
-        "exited"
-    } else {
-        "dead"
-    };
     let inspected = serde_json::json!([{
         "Id": state.id,
         "Name": state.name,
         "Created": rfc3339(state.created),
         "Image": state.image,
         "State": {
-            "Status": status,
+            "Status": status.name(),
             "Running": running,
             "Pid": if running { state.pid } else { None },
             "ExitCode": state.exit_code,
@@ -143,23 +169,44 @@ pub fn inspect(paths: &Paths, container: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// `logs [-f] CONTAINER`: what a detached container wrote; `-f` follows until it exits.
+/// `logs [-f] CONTAINER`: what a detached container wrote, its rotated files oldest first;
+/// `-f` follows until it exits, across rotations.
 pub fn logs(paths: &Paths, container: &str, follow: bool) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
     if !state.detached {
         bail!("container {container} has no log: only `run -d` keeps one");
     }
-    let path = dir.join(LOG_FILE);
-    let mut file =
-        std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = std::io::stdout().lock();
+    let files = logfile::files_in_order(&dir);
+    let (current, rotated) = files
+        .split_last()
+        .expect("the current log is always listed");
+    for path in rotated {
+        match std::fs::File::open(path) {
+            Ok(mut file) => {
+                std::io::copy(&mut file, &mut out)
+                    .with_context(|| format!("reading {}", path.display()))?;
+            }
+            // Rotated away meanwhile.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    let open =
+        || std::fs::File::open(current).with_context(|| format!("reading {}", current.display()));
+    let mut file = open()?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = file
             .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
+            .with_context(|| format!("reading {}", current.display()))?;
         if n > 0 {
             out.write_all(&buf[..n])?;
+            continue;
+        }
+        if follow && !logfile::is_current(&file, current) {
+            // Rotated: the rest of it was read above; on with the new file.
+            file = open()?;
             continue;
         }
         if !follow || !is_locked(&dir) {
@@ -177,19 +224,20 @@ pub fn logs(paths: &Paths, container: &str, follow: bool) -> Result<i32> {
 pub fn kill_container(paths: &Paths, container: &str, signal: &str) -> Result<i32> {
     let signal = parse_signal(signal)?;
     let (dir, state) = state::find(paths, container)?;
-    signal_running(&dir, &state, signal)?;
+    running_init(&dir, &state)?.signal(signal)?;
     println!("{container}");
     Ok(0)
 }
 
-/// `stop [-t SECONDS] CONTAINER`: SIGTERM, then SIGKILL after the grace period.
+/// `stop [-t SECONDS] CONTAINER`: SIGTERM, then SIGKILL after the grace period. A
+/// container whose init is gone is stopped already.
 pub fn stop(paths: &Paths, container: &str, grace: u64) -> Result<i32> {
     let (dir, state) = state::find(paths, container)?;
-    if is_locked(&dir) {
-        signal_running(&dir, &state, Signal::SIGTERM)?;
+    if let Some(init) = init_process::find(&dir, &state)? {
+        init.signal(Signal::SIGTERM)?;
         if !wait_until_ended(&dir, Duration::from_secs(grace)) {
             log::debug!("{container} did not stop within {grace}s: SIGKILL");
-            let _ = signal_running(&dir, &state, Signal::SIGKILL);
+            let _ = init.signal(Signal::SIGKILL);
             wait_until_ended(&dir, Duration::from_secs(10));
         }
     }
@@ -205,7 +253,9 @@ pub fn rm(paths: &Paths, containers: &[String], force: bool) -> Result<i32> {
             if !force {
                 bail!("cannot remove running container {container}: stop it first, or use rm -f");
             }
-            signal_running(&dir, &state, Signal::SIGKILL)?;
+            if let Some(init) = init_process::find(&dir, &state)? {
+                init.signal(Signal::SIGKILL)?;
+            }
             if !wait_until_ended(&dir, Duration::from_secs(10)) {
                 bail!("container {container} did not end after SIGKILL");
             }
@@ -216,15 +266,11 @@ pub fn rm(paths: &Paths, containers: &[String], force: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// Sends `signal` to the container's init, which exists as long as its runner holds the
-/// lock (the init dies with the runner), so the pid cannot have been reused.
-fn signal_running(dir: &Path, state: &State, signal: Signal) -> Result<()> {
-    let Some(pid) = state.pid.filter(|_| is_locked(dir)) else {
-        bail!("container {} is not running", &state.id[..12]);
-    };
-    match kill(Pid::from_raw(pid), signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("sending {signal} to the container")),
+/// The container's init, found by its pidfd and start time, or "not running".
+fn running_init(dir: &Path, state: &State) -> Result<InitProcess> {
+    match init_process::find(dir, state)? {
+        Some(init) => Ok(init),
+        None => bail!("container {} is not running", &state.id[..12]),
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod detach;
 mod etc_files;
 pub mod id;
+mod init_process;
 pub mod join;
+pub mod logfile;
 pub mod manage;
 pub mod state;
 mod storage;
@@ -25,8 +27,10 @@ const STATUS_SIGKILL: i32 = 128 + libc::SIGKILL;
 
 /// `mini-container run`: returns the container's exit status (`-d`: 0 once it started).
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
+    // Checked for every run (Docker takes them without -d too), used by -d.
+    let log = logfile::LogOptions::parse(&args.log_opt)?;
     if args.detach {
-        return detach::run(paths, args);
+        return detach::run(paths, args, log);
     }
     run_container(paths, args, None)
 }
@@ -35,7 +39,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
 fn run_container(
     paths: &Paths,
     args: RunArgs,
-    monitor: Option<&mut detach::Monitor>,
+    mut monitor: Option<&mut detach::Monitor>,
 ) -> Result<i32> {
     let id = id::generate()?;
     let image = args
@@ -92,7 +96,7 @@ fn run_container(
             remove: args.rm,
         },
     )?;
-    if let Some(monitor) = monitor.as_deref() {
+    if let Some(monitor) = monitor.as_deref_mut() {
         monitor.attach_log(state_dir.path())?;
     }
     if let Some(layer) = &layer {
@@ -112,7 +116,7 @@ fn run_container(
         signals,
         cgroup.as_ref(),
         &mut state_dir,
-        monitor,
+        monitor.as_deref_mut(),
     );
     let report = ended
         .as_ref()
@@ -135,6 +139,9 @@ fn run_container(
         }
         // A container that never started is not kept, even detached: `run -d` said why.
         Err(_) => state_dir.remove_when_dropped(),
+    }
+    if let Some(monitor) = monitor {
+        monitor.close_log();
     }
     let (status, _) = ended?;
     log::info!("container {id}: exited with status {status}");

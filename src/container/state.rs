@@ -90,6 +90,10 @@ pub struct State {
     pub runner_pid: u32,
     /// The container's init, as the host sees it.
     pub pid: Option<i32>,
+    /// The init's start time (field 22 of /proc/PID/stat, clock ticks after boot): `exec`,
+    /// `kill` and `stop` act on `pid` only while the process there started at this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
     /// Seconds since the epoch.
     pub created: u64,
     /// The id of the image the container runs (`run --image`), which `rmi` then refuses.
@@ -187,6 +191,7 @@ impl StateDir {
                 status: "creating".to_string(),
                 runner_pid: std::process::id(),
                 pid: None,
+                start_time: None,
                 created,
                 image: new.image,
                 cgroups: new.cgroups,
@@ -216,8 +221,9 @@ impl StateDir {
         &self.state.id
     }
 
-    /// Records the container's init pid and marks it running.
+    /// Records the container's init pid and start time, and marks it running.
     pub fn set_running(&mut self, pid: i32) -> Result<()> {
+        self.state.start_time = Some(crate::pidfd::start_time(pid)?);
         self.state.pid = Some(pid);
         self.state.status = "running".to_string();
         self.state.started = Some(now());
@@ -539,10 +545,12 @@ mod tests {
     fn state_dir_lives_as_long_as_its_value() {
         let paths = temp_paths("life");
         let mut dir = StateDir::create(&paths, named("abc", "web")).unwrap();
-        dir.set_running(42).unwrap();
+        let pid = std::process::id() as i32;
+        dir.set_running(pid).unwrap();
         let state: State =
             serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
-        assert_eq!(state.pid, Some(42));
+        assert_eq!(state.pid, Some(pid));
+        assert_eq!(state.start_time, crate::pidfd::start_time(pid).ok());
         assert_eq!(state.name.as_deref(), Some("web"));
         assert_eq!(
             fs::read_link(paths.state.join("names/web")).unwrap(),

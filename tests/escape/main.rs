@@ -11,6 +11,7 @@ mod common;
 mod battery;
 mod devices;
 mod known;
+mod lifecycle;
 mod mounts;
 mod seccomp;
 mod session;
