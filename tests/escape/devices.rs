@@ -21,11 +21,29 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
 /// The attempts, one line each: make `/dev/k<i>` (the container's own tmpfs /dev, nothing
 /// on the host's disk) for each forbidden device and open it for reading.
 fn attempts(dir: &str) -> String {
-    FORBIDDEN
-        .iter()
+    attempts_of(dir, FORBIDDEN.iter())
+}
+
+fn attempts_of<'a>(
+    dir: &str,
+    devices: impl Iterator<Item = &'a (&'a str, &'a str, &'a str)>,
+) -> String {
+    devices
         .enumerate()
         .map(|(i, (major, minor, access))| {
             format!("mknod_open {dir}/k{i} c {major} {minor} {access}; ")
+        })
+        .collect()
+}
+
+/// The forbidden devices this host's kernel has a driver for: only those open with the
+/// rules off (the guest suite's VM has no kvm or vsock, for one). With the rules on, every
+/// one is refused before its driver is looked for.
+fn present() -> Vec<&'static (&'static str, &'static str, &'static str)> {
+    FORBIDDEN
+        .iter()
+        .filter(|(major, minor, _)| {
+            std::path::Path::new(&format!("/sys/dev/char/{major}:{minor}")).exists()
         })
         .collect()
 }
@@ -74,8 +92,13 @@ fn without_the_rules_the_same_attacks_open_host_devices() {
     let root = TestRoot::new();
     let rootfs = root.attack_rootfs();
     let rootfs = path_str(&rootfs);
-    let script = attempts("/dev");
-    let all_ok = "ok\n".repeat(FORBIDDEN.len());
+    let present = present();
+    assert!(
+        present.len() >= 2,
+        "loop-control and kmsg are on every host"
+    );
+    let script = attempts_of("/dev", present.iter().copied());
+    let all_ok = "ok\n".repeat(present.len());
     let out = ok_stdout(&run_with(
         &root,
         Some("devices"),
@@ -104,8 +127,8 @@ fn a_host_directory_keeps_no_device_node_of_the_container() {
     let out = stdout(&root.run(&["run", "--rootfs", rootfs_str, "sh", "-c", &script]));
     assert_eq!(out, "mknod EPERM\n".repeat(2 * FORBIDDEN.len()), "{out}");
     assert!(!rootfs.join("tmp/k0").exists());
-    // Without the rules the node stays on the host's disk, and the host opens it: the kvm
-    // node, mode 0666, is anyone's.
+    // Without the rules the node stays on the host's disk, and the host opens it: the
+    // loop-control node, mode 0666, is anyone's.
     let out = ok_stdout(&run_with(
         &root,
         Some("devices"),
@@ -117,7 +140,7 @@ fn a_host_directory_keeps_no_device_node_of_the_container() {
             "/tmp/k0",
             "c",
             "10",
-            "232",
+            "237",
             "r",
         ],
     ));
@@ -143,7 +166,7 @@ fn device_flags_give_the_devices_they_name() {
         "--device",
         "/dev/loop-control",
         "--device",
-        "/dev/kvm:/dev/vm:r",
+        "/dev/fuse:/dev/vm:r",
         "sh",
         "-c",
         "open /dev/loop-control rw; open /dev/vm r; open /dev/vm w; ls -l /dev/vm",
@@ -151,7 +174,7 @@ fn device_flags_give_the_devices_they_name() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..3], ["ok", "ok", "EPERM"], "{out}");
     assert!(
-        lines[3].starts_with("crw-------") && lines[3].contains("10, 232"),
+        lines[3].starts_with('c') && lines[3].contains("10, 229"),
         "{out}"
     );
     // --device-cgroup-rule allows a device the container makes itself.
@@ -184,7 +207,7 @@ fn privileged_sees_the_hosts_device_nodes() {
     let root = TestRoot::new();
     let rootfs = root.attack_rootfs();
     let rootfs = path_str(&rootfs);
-    let host = std::fs::metadata("/dev/kvm").expect("this test needs /dev/kvm on the host");
+    let host = std::fs::metadata("/dev/loop-control").expect("this test needs /dev/loop-control");
     use std::os::unix::fs::MetadataExt;
     let out = ok_stdout(&root.run(&[
         "run",
@@ -193,19 +216,19 @@ fn privileged_sees_the_hosts_device_nodes() {
         "--privileged",
         "sh",
         "-c",
-        "open /dev/kvm r; open /dev/loop-control r; stat -c '%t:%T %a %u:%g' /dev/kvm",
+        "open /dev/loop-control r; open /dev/full r; stat -c '%t:%T %a %u:%g' /dev/loop-control",
     ]));
     assert_eq!(
         out,
         format!(
-            "ok\nok\na:e8 {:o} {}:{}\n",
+            "ok\nok\na:ed {:o} {}:{}\n",
             host.mode() & 0o7777,
             host.uid(),
             host.gid()
         )
     );
     // Without --privileged there is no such node.
-    let out = root.run(&["run", "--rootfs", rootfs, "open", "/dev/kvm", "r"]);
+    let out = root.run(&["run", "--rootfs", rootfs, "open", "/dev/loop-control", "r"]);
     assert_eq!(stdout(&out), "ENOENT\n");
 }
 
@@ -235,7 +258,7 @@ fn exec_is_under_the_same_rules() {
             id,
             "sh",
             "-c",
-            "mknod_open /dev/k c 10 232 r; mknod_open /dev/n c 1 3 rw",
+            "mknod_open /dev/k c 10 237 r; mknod_open /dev/n c 1 3 rw",
         ]));
         assert_eq!(out, expected, "switch {switch:?}");
         ok_stdout(&root.run(&["rm", "-f", id]));

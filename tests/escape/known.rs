@@ -254,10 +254,11 @@ fn perf_event_open_needs_cap_perfmon_or_sys_admin() {
         &["kernel_objects", "perf-event"],
         &["ok", "EACCES"],
     );
+    // Debian's kernels at paranoid 3 want CAP_SYS_ADMIN itself (EACCES: past seccomp).
     a.expect(
         &cap_add("PERFMON"),
         &["kernel_objects", "perf-event"],
-        &["ok"],
+        &["ok", "EACCES"],
     );
     a.expect(
         &cap_add("SYS_ADMIN"),
@@ -417,6 +418,13 @@ fn af_packet_sees_only_loopback_with_network_none() {
     // On the host's network the socket binds to the host's interfaces: it could read every
     // frame they carry.
     let host = a.answer(&["--network", "host"], "", &["packet"]);
+    let interfaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    if interfaces < 2 {
+        // The guest suite's VM has only lo (-nic none).
+        eprintln!("only lo on this host: the host-network half is not shown here");
+        assert_eq!(host, "ok\nlo\n");
+        return;
+    }
     assert!(
         host.starts_with("ok\n") && host.lines().skip(1).any(|i| i != "lo"),
         "on the host's network, AF_PACKET saw {host:?}"

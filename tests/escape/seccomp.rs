@@ -67,9 +67,15 @@ fn i386_calls_are_filtered_by_rule_not_killed() {
 fn the_newest_calls_docker_allows_reach_the_kernel() {
     let root = lab();
     for call in ["cachestat", "fchmodat2", "futex_wake"] {
-        // Not ENOSYS from the filter (nor EPERM): what the kernel answers unconfined.
-        let confined = attempt(&root, &[], call);
-        assert_eq!(confined, "ok", "{call}");
-        assert_eq!(attempt(&root, UNCONFINED, call), confined, "{call}");
+        // Not ENOSYS from the filter (nor EPERM): what the kernel answers unconfined. A
+        // kernel older than the call (the guest suite's 6.1 has none of the three) answers
+        // ENOSYS itself, both ways: then the filter's answer cannot be told apart.
+        let unconfined = attempt(&root, UNCONFINED, call);
+        assert_eq!(attempt(&root, &[], call), unconfined, "{call}");
+        if unconfined == "ENOSYS" {
+            eprintln!("{call}: this kernel does not have it; only checked that both agree");
+        } else {
+            assert_eq!(unconfined, "ok", "{call}");
+        }
     }
 }
