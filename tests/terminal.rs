@@ -2,16 +2,16 @@
 
 mod common;
 
+use common::pty::{reader, wait_for};
 use common::*;
 use nix::pty::{OpenptyResult, Winsize, openpty};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::termios::{LocalFlags, tcgetattr};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 fn size(rows: u16, cols: u16) -> Winsize {
@@ -20,31 +20,6 @@ fn size(rows: u16, cols: u16) -> Winsize {
         ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
-    }
-}
-
-/// Reads the pty's output on a thread; each chunk goes to the channel.
-fn reader(master: &OwnedFd) -> mpsc::Receiver<Vec<u8>> {
-    let mut file = std::fs::File::from(master.try_clone().unwrap());
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = file.read(&mut buf) {
-            if n == 0 || sender.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// Collects output until it contains `needle`.
-fn wait_for(output: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str) {
-    while !seen.contains(needle) {
-        match output.recv_timeout(Duration::from_secs(10)) {
-            Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-            Err(_) => panic!("never saw {needle:?} in:\n{seen}"),
-        }
     }
 }
 

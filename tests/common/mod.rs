@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 pub mod attack;
 pub mod image;
+pub mod pty;
 pub mod registry;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-container");

@@ -5,15 +5,15 @@
 //! succeeds.
 
 use crate::common::image::{path_string, sh, umoci_layout};
+use crate::common::pty::{reader, wait_for};
 use crate::common::*;
 use nix::pty::{OpenptyResult, openpty};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const SWITCHES: &str = "MINI_CONTAINER_TEST_DISABLE";
@@ -139,31 +139,6 @@ fn a_process_started_by_exec_cannot_type_into_the_callers_terminal() {
         assert_eq!(pending, "echo INJECTED\n");
     }
     ok_stdout(&root.run(&["rm", "-f", "box"]));
-}
-
-/// Reads the pty's output on a thread; each chunk goes to the channel.
-fn reader(master: &OwnedFd) -> mpsc::Receiver<Vec<u8>> {
-    let mut file = std::fs::File::from(master.try_clone().unwrap());
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = file.read(&mut buf) {
-            if n == 0 || sender.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// Collects output until it contains `needle`.
-fn wait_for(output: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str) {
-    while !seen.contains(needle) {
-        match output.recv_timeout(Duration::from_secs(10)) {
-            Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-            Err(_) => panic!("never saw {needle:?} in:\n{seen}"),
-        }
-    }
 }
 
 /// The pids of the processes whose parent is `pid` and whose name is `name`.
