@@ -174,7 +174,7 @@ pub(super) fn kill(dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cli::RunArgs;
     use std::fs;
@@ -417,6 +417,19 @@ mod tests {
         assert_eq!(usage.pids_peak, None, "pids.peak is missing before 6.1");
     }
 
+    /// This host's cgroup2 mount, for the tests that need a real one: the whole of
+    /// /sys/fs/cgroup, or the hybrid layout's /sys/fs/cgroup/unified.
+    pub(crate) fn cgroup2_mount() -> &'static Path {
+        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .map(Path::new)
+            .find(|path| {
+                nix::sys::statfs::statfs(*path)
+                    .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+            })
+            .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+    }
+
     /// The real thing, on this host's cgroup2 mount (the whole of /sys/fs/cgroup, or the
     /// hybrid layout's /sys/fs/cgroup/unified): a process moved into a new cgroup is killed
     /// through cgroup.kill and the cgroup removed. Needs root.
@@ -426,14 +439,7 @@ mod tests {
             nix::unistd::geteuid().is_root(),
             "this test creates a real cgroup and needs root: run it with sudo"
         );
-        let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-            .into_iter()
-            .map(Path::new)
-            .find(|path| {
-                nix::sys::statfs::statfs(*path)
-                    .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-            })
-            .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        let mount = tests::cgroup2_mount();
         let own = fs::read_to_string("/proc/self/cgroup").unwrap();
         let name = format!("mini-container-unit-test-{}", std::process::id());
         let plan = plan(mount, &own, Path::new(&name), None, Accounting::default()).unwrap();

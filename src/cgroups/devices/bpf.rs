@@ -375,14 +375,7 @@ mod tests {
             nix::unistd::geteuid().is_root(),
             "this test attaches a BPF program to a cgroup and needs root: run it with sudo"
         );
-        let mount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-            .into_iter()
-            .map(Path::new)
-            .find(|path| {
-                nix::sys::statfs::statfs(*path)
-                    .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-            })
-            .expect("this test needs a cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+        let mount = crate::cgroups::v2::tests::cgroup2_mount();
         // The integration tests' harness checks that no mini-container-* cgroup is left
         // while no test holds this lock: hold it while the scratch cgroup exists.
         let lock = fs::OpenOptions::new()
