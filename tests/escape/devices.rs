@@ -264,3 +264,29 @@ fn exec_is_under_the_same_rules() {
         ok_stdout(&root.run(&["rm", "-f", id]));
     }
 }
+
+/// /dev/userfaultfd (a misc device with a minor the kernel picks) gives what the userfaultfd
+/// call gives, which seccomp refuses: the device rules refuse the node.
+#[test]
+fn the_userfaultfd_device_is_refused() {
+    let Ok(dev) = std::fs::read_to_string("/sys/class/misc/userfaultfd/dev") else {
+        eprintln!("this kernel has no /dev/userfaultfd: nothing to show");
+        return;
+    };
+    let (major, minor) = dev.trim().split_once(':').unwrap();
+    let root = TestRoot::new();
+    let rootfs = root.attack_rootfs();
+    let script = format!("mknod_open /dev/uffd c {major} {minor} rw");
+    let args = [
+        "run",
+        "--rootfs",
+        path_str(&rootfs),
+        "--device-cgroup-rule",
+        "c *:* m",
+        "sh",
+        "-c",
+        &script,
+    ];
+    assert_eq!(stdout(&run_with(&root, None, &args)), "EPERM\n");
+    assert_eq!(ok_stdout(&run_with(&root, Some("devices"), &args)), "ok\n");
+}
