@@ -135,7 +135,7 @@ fn masked_paths_hide_the_hosts_kernel_details() {
     }
 }
 
-/// cgroup v1 here; the v2 view is checked in the cgroup v2 guest.
+/// cgroup v1 here; on v2 (the guest suite) [`the_container_sees_its_own_cgroup2_read_only`].
 #[test]
 fn the_container_sees_its_own_cgroup_read_only() {
     if is_cgroup_v2() {
@@ -191,6 +191,48 @@ fn the_container_sees_its_own_cgroup_read_only() {
     };
     assert!(mkdir("").contains("Read-only file system"), "{}", mkdir(""));
     assert_eq!(mkdir("cgroupfs-ro"), "");
+}
+
+/// cgroup v2 (the guest suite): one cgroup2 mount rooted at the container's own cgroup, so
+/// that its limits are at the top, read-only but with `--privileged`.
+#[test]
+fn the_container_sees_its_own_cgroup2_read_only() {
+    if !is_cgroup_v2() {
+        eprintln!("skipped: this host's cgroups are v1 (the guest suite runs this on v2)");
+        return;
+    }
+    let root = TestRoot::new();
+    let rootfs = root.attack_rootfs();
+    let limit = "/sys/fs/cgroup/memory.max";
+    for rootfs in [Some(rootfs.as_path()), None] {
+        let script = format!("cat {limit} /sys/fs/cgroup/pids.max; ls /sys/fs/cgroup");
+        let out = ok_stdout(&run(
+            &root,
+            rootfs,
+            "",
+            &["-m", "256m", "--pids-limit", "50", "sh", "-c", &script],
+        ));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["268435456", "50"], "rootfs {rootfs:?}: {out}");
+        // Rooted at its own cgroup: no other container's cgroup, nothing of the host's.
+        assert!(!out.contains("mini-container-"), "rootfs {rootfs:?}: {out}");
+        assert!(lines.contains(&"cgroup.procs"), "rootfs {rootfs:?}: {out}");
+    }
+    let write = |flags: &[&str], disabled| {
+        let mut flags = flags.to_vec();
+        flags.extend(["-m", "256m"]);
+        attack(
+            &root,
+            &rootfs,
+            &flags,
+            disabled,
+            "mounts_write",
+            &[limit, "268435456"],
+        )
+    };
+    assert_eq!(write(&[], ""), ["EROFS", "EROFS"]);
+    assert_eq!(write(&[], "cgroupfs-ro"), ["ok", "ok"]);
+    assert_eq!(write(&["--privileged"], ""), ["ok", "ok"]);
 }
 
 /// Nothing a container mounts reaches the host's mount table, with or without a root
