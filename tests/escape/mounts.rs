@@ -231,8 +231,23 @@ fn the_container_sees_its_own_cgroup2_read_only() {
         )
     };
     assert_eq!(write(&[], ""), ["EROFS", "EROFS"]);
-    assert_eq!(write(&[], "cgroupfs-ro"), ["ok", "ok"]);
-    assert_eq!(write(&["--privileged"], ""), ["ok", "ok"]);
+    // Mounted writable, the kernel itself (nsdelegate) still refuses writes to the interface
+    // files of the cgroup namespace's root: what a writable mount gives is new cgroups below
+    // it (made and removed again here, so the container's cgroup is left as it was).
+    assert_eq!(write(&[], "cgroupfs-ro"), ["EPERM", "EPERM"]);
+    let mkdir = |flags: &[&str], disabled| {
+        let mut args = flags.to_vec();
+        args.extend([
+            "sh",
+            "-c",
+            "mkdir /sys/fs/cgroup/sub 2>&1 && rmdir /sys/fs/cgroup/sub && echo made",
+        ]);
+        stdout(&run(&root, Some(&rootfs), disabled, &args))
+    };
+    let refused = mkdir(&[], "");
+    assert!(refused.contains("Read-only file system"), "{refused}");
+    assert_eq!(mkdir(&[], "cgroupfs-ro"), "made\n");
+    assert_eq!(mkdir(&["--privileged"], ""), "made\n");
 }
 
 /// Nothing a container mounts reaches the host's mount table, with or without a root
