@@ -45,7 +45,8 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         num(parts.next()?)?,
         num(parts.next()?)?,
     );
-    let hms = time.get(..8)?;
+    // ASCII only: the slices below are by byte (an image's `created` may hold anything).
+    let hms = time.get(..8).filter(|hms| hms.is_ascii())?;
     let (h, mi, s) = (num(&hms[0..2])?, num(&hms[3..5])?, num(&hms[6..8])?);
     let mut zone = &time[8..];
     if let Some(frac) = zone.strip_prefix('.') {
@@ -128,6 +129,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_time_is_no_time_not_a_panic() {
+        for text in [
+            "2024-05-01T1é:00:00Z",
+            "2024-05-01Tééé:00Z",
+            "2024-05-01T12:00:0€",
+            "ü",
+        ] {
+            assert_eq!(parse_rfc3339(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn rfc3339_round_trips() {
