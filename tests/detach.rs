@@ -112,6 +112,10 @@ fn stop_sends_sigterm_then_sigkill() {
     ok_stdout(&root.run(&["stop", &graceful]));
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(inspect(&root, &graceful)["State"]["ExitCode"], 143);
+    // A grace period too long for a deadline is no deadline (it once overflowed: a panic).
+    let patient = detach(&root, &["--init", "sleep", "60"]);
+    ok_stdout(&root.run(&["stop", "-t", "18446744073709551615", &patient]));
+    assert_eq!(inspect(&root, &patient)["State"]["ExitCode"], 143);
     // PID 1 without a handler ignores SIGTERM: SIGKILL after the grace period, 137.
     let stubborn = detach(&root, &["sleep", "60"]);
     let started = std::time::Instant::now();
@@ -136,7 +140,7 @@ fn stop_sends_sigterm_then_sigkill() {
     assert_eq!(wait_exited(&root, &trapping)["State"]["ExitCode"], 10);
     let line = assert_fails(&root.run(&["kill", &trapping]), 125);
     assert!(line.contains("is not running"), "{line}");
-    ok_stdout(&root.run(&["rm", &graceful, &stubborn, &trapping]));
+    ok_stdout(&root.run(&["rm", &graceful, &patient, &stubborn, &trapping]));
 }
 
 #[test]

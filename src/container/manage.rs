@@ -275,10 +275,11 @@ fn running_init(dir: &Path, state: &State) -> Result<InitProcess> {
 }
 
 /// Waits until the container's runner lets go of it; false if it did not within `limit`.
+/// A limit too large for a deadline (`stop -t 18446744073709551615`) waits without one.
 fn wait_until_ended(dir: &Path, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now().checked_add(limit);
     while is_locked(dir) {
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return false;
         }
         std::thread::sleep(POLL);
