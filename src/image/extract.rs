@@ -138,8 +138,8 @@ impl Extractor {
         let mode = Mode::from_bits_truncate(mode);
         let old = header.as_old();
         let owner = (
-            Uid::from_raw(numeric(&old.uid, header.uid()).context("reading the owner")? as u32),
-            Gid::from_raw(numeric(&old.gid, header.gid()).context("reading the group")? as u32),
+            Uid::from_raw(id(numeric(&old.uid, header.uid())).context("reading the owner")?),
+            Gid::from_raw(id(numeric(&old.gid, header.gid())).context("reading the group")?),
         );
         let mtime = TimeSpec::new(header.mtime().unwrap_or(0) as libc::time_t, 0);
 
@@ -376,6 +376,21 @@ fn numeric(raw: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
     parsed
 }
 
+/// A uid or gid from a header: one that does not fit Linux's 32 bits (4294967296 would
+/// become 0, root) or is its "no id" value (4294967295, -1) is refused, as GNU tar does.
+fn id(parsed: io::Result<u64>) -> io::Result<u32> {
+    let id = parsed?;
+    u32::try_from(id)
+        .ok()
+        .filter(|&id| id != u32::MAX)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("id {id} is out of range"),
+            )
+        })
+}
+
 fn dir_flags() -> OFlag {
     OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
@@ -524,6 +539,31 @@ mod tests {
         let archive = builder.into_inner().unwrap();
         unpack(&archive[..], &dest, Kind::Files).unwrap();
         assert_eq!(std::fs::read_link(dest.join("d")).unwrap(), Path::new("/"));
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+
+    #[test]
+    fn an_owner_beyond_32_bits_is_refused_not_wrapped_to_root() {
+        let dest = std::env::temp_dir().join(format!("mc-extract-ids-{}", std::process::id()));
+        for (uid, ok) in [(1000, true), (4_294_967_295, false), (4_294_967_296, false)] {
+            let _ = std::fs::remove_dir_all(&dest);
+            std::fs::create_dir_all(&dest).unwrap();
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut file = tar::Header::new_gnu();
+            file.set_entry_type(EntryType::Regular);
+            file.set_mode(0o4755);
+            file.set_uid(uid);
+            file.set_size(1);
+            builder.append_data(&mut file, "f", &b"x"[..]).unwrap();
+            let archive = builder.into_inner().unwrap();
+            let result = unpack(&archive[..], &dest, Kind::Files);
+            assert_eq!(result.is_ok(), ok, "uid {uid}: {:?}", result.err());
+            if !ok {
+                let message = format!("{:#}", result.err().unwrap());
+                assert!(message.contains("out of range"), "{message}");
+                assert!(!dest.join("f").exists());
+            }
+        }
         std::fs::remove_dir_all(&dest).unwrap();
     }
 
