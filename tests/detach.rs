@@ -26,7 +26,10 @@ fn inspect(root: &TestRoot, container: &str) -> serde_json::Value {
 fn wait_exited(root: &TestRoot, container: &str) -> serde_json::Value {
     wait_until(Duration::from_secs(15), || {
         let state = inspect(root, container);
-        (state["State"]["Running"] == false).then_some(state)
+        // Ended, and its end recorded by its monitor: between the init's death and the
+        // monitor's record, `inspect` already says it is not running, with no exit code yet.
+        (state["State"]["Running"] == false && !state["State"]["ExitCode"].is_null())
+            .then_some(state)
     })
     .expect("the container never ended")
 }
