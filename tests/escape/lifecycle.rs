@@ -15,7 +15,8 @@ const MARKER: &str = "lifecycle-victim:1";
 /// that waits on its stdin; the attack program, exec'd beside it, tries to overwrite the
 /// victim's binary. Returns what the attack reported.
 fn attack(root: &TestRoot, binary: &Path, id: &str, disabled: &str) -> String {
-    let mut victim = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("--root")
         .arg(&root.path)
         .args(["exec", id, "/proc/self/exe", "--root", "/tmp/victim"])
@@ -24,9 +25,20 @@ fn attack(root: &TestRoot, binary: &Path, id: &str, disabled: &str) -> String {
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    // ETXTBSY: another test's child, forked while the copy of the binary was open for
+    // writing, holds that descriptor until it execs (a known race of copying an executable
+    // in a multi-threaded process); it lets go within moments.
+    let mut tries = 0;
+    let mut victim = loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            spawned => break spawned.unwrap(),
+        }
+    };
     let attacker = root.run(&["exec", id, "overwrite_exe", MARKER]);
     drop(victim.stdin.take());
     let _ = victim.wait();
